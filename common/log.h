@@ -1,0 +1,22 @@
+// common/log.h — one line of log output, whole, from any thread.
+#pragma once
+
+#include <sstream>
+#include <string>
+
+namespace net {
+
+// Writes `line` and a newline to stdout as one piece, then flushes, so that lines written by
+// different threads never mix and whoever reads the other end of a pipe (the tests do) sees
+// each line as soon as it is written.
+void write_line(const std::string& line);
+
+// log("client ", id, " connected from ", address): the parts streamed into one line.
+template <class... Parts>
+void log(const Parts&... parts) {
+    std::ostringstream line;
+    (line << ... << parts);
+    write_line(line.str());
+}
+
+}  // namespace net

@@ -1,0 +1,42 @@
+# Shared by scripts/run.sh and scripts/test.sh: install what is missing, configure, build.
+# Sourced, not run.
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+PRESET=linux-mingw-wine
+BUILD_DIR="$REPO/build/$PRESET"
+
+# Debian 12 / Ubuntu packages the build and the tests need.
+#   g++-mingw-w64-x86-64-posix  the MinGW-w64 cross compiler, posix-threads variant (std::thread)
+#   wine, wine64                runs the .exe files (wine64 alone has no `wine` command)
+#   cmake, make                 the build
+#   catch2                      unit tests (a single header, copied into the build tree)
+#   python3-pytest(-timeout)    the client tests (run with /usr/bin/python3)
+PACKAGES=(g++-mingw-w64-x86-64-posix wine wine64 cmake make catch2 python3 python3-pytest
+          python3-pytest-timeout)
+
+log() { printf '\n==> %s\n' "$*"; }
+
+install_missing_packages() {
+  local missing=()
+  for package in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" ||
+      missing+=("$package")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+
+  log "installing: ${missing[*]}"
+  local sudo=()
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || { echo "need root or sudo to install: ${missing[*]}" >&2; return 1; }
+    sudo=(sudo)
+  fi
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+build_all() {
+  log "configuring and building (preset $PRESET, build tree build/$PRESET)"
+  cmake --preset "$PRESET" -S "$REPO" >/dev/null
+  cmake --build --preset "$PRESET"
+}

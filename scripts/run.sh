@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Build and run one stage under Wine, in the foreground, on port 8080.
+#
+#   scripts/run.sh              the most advanced stage
+#   scripts/run.sh 01           stage 01
+#   scripts/run.sh 01 --port 0  stage 01, with its own arguments after the number
+#
+# Talk to it from another terminal (nc 127.0.0.1 8080); Ctrl+C stops it (exit code 0).
+# Installs what is missing first (apt, needs root or sudo); see scripts/common.sh.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+stage=""
+if [ $# -gt 0 ] && [[ "$1" =~ ^[0-9][0-9]$ ]]; then
+  stage=$1
+  shift
+fi
+
+install_missing_packages
+build_all
+
+if [ -z "$stage" ]; then
+  exe=$(ls "$BUILD_DIR"/bin/stage[0-9][0-9]_*.exe | sort | tail -n 1)
+else
+  exe=$(ls "$BUILD_DIR"/bin/stage"$stage"_*.exe 2>/dev/null | head -n 1 || true)
+  [ -n "$exe" ] || { echo "no stage $stage in $BUILD_DIR/bin" >&2; exit 2; }
+fi
+
+log "running $(basename "$exe") $* (Ctrl+C to stop)"
+# exec: Ctrl+C in this terminal reaches Wine directly, which hands it to the program as
+# CTRL_C_EVENT; the program's exit code becomes this script's.
+exec "$BUILD_DIR/wine-run" "$exe" "$@"

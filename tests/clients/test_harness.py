@@ -1,0 +1,65 @@
+"""The tester, tested: each check must fail against a server that has the flaw the check
+exists to catch, and pass against a correct control server. A check that cannot fail proves
+nothing about the stages it passes.
+
+The servers are tests/harness/broken_server.py, small Python echo servers that keep the stage
+contract, so the same launcher starts and stops them.
+"""
+
+from pathlib import Path
+
+import pytest
+
+from conftest import python_program
+from harness import checks
+
+BROKEN_SERVER = Path(__file__).resolve().parent.parent / "harness" / "broken_server.py"
+
+ECHO_CHECKS = [
+    checks.check_line_echo,
+    checks.check_binary_echo,
+    checks.check_small_writes_in_order,
+    checks.check_half_close,
+    checks.check_survives_reset,
+]
+
+# (the flaw, a check that must catch it)
+CAUGHT = [
+    ("first-4k", checks.check_binary_echo),
+    ("first-4k", checks.check_half_close),
+    ("stops-at-nul", checks.check_binary_echo),
+    ("no-close-after-fin", checks.check_half_close),
+    ("drops-partial-line", checks.check_half_close),
+    ("reorders", checks.check_small_writes_in_order),
+    ("reorders", checks.check_binary_echo),
+    ("dies-on-reset", checks.check_survives_reset),
+    # The control server serves clients concurrently, so it must fail stage 01's limit check:
+    # the check really tells one-at-a-time from concurrent.
+    ("none", checks.check_one_client_at_a_time),
+]
+
+
+@pytest.fixture(autouse=True)
+def short_timeouts(monkeypatch):
+    # The Python servers answer at once; a short hang guard keeps the failing cases quick.
+    monkeypatch.setattr(checks, "IO_TIMEOUT", 5.0)
+
+
+def start_broken(launch, flaw):
+    process = launch.start_argv(python_program(BROKEN_SERVER, "--flaw", flaw, "--port", "0"))
+    return process, process.wait_listening()
+
+
+@pytest.mark.parametrize("check", ECHO_CHECKS, ids=lambda check: check.__name__)
+def test_the_control_server_passes(launch, check):
+    _, address = start_broken(launch, "none")
+    check(*address)
+
+
+@pytest.mark.parametrize("flaw, check", CAUGHT, ids=[f"{flaw}-{check.__name__}" for flaw, check in CAUGHT])
+def test_each_flaw_is_caught(launch, flaw, check):
+    process, address = start_broken(launch, flaw)
+    with pytest.raises(AssertionError):
+        check(*address)
+    if flaw == "dies-on-reset":
+        assert process.wait_exit() != 0  # the flaw ended it: expected here

@@ -1,0 +1,176 @@
+"""pytest set-up shared by every test: which stages to test, where the build is, how to start
+a stage and make sure it is stopped.
+
+    pytest tests                     every stage that is built
+    pytest tests --stage 01          one stage (repeat --stage or give 01,03 for several)
+    pytest tests --build-dir DIR     a build tree other than the default
+
+The `server` fixture starts the stage under test on a free port (`--port 0`), reads the real
+port from its `listening on` line, and when the test ends stops it with Ctrl+C and checks
+that it exits with code 0 — for every test, so every test also checks the shutdown.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness.process import ON_WINDOWS, ServerProcess, WineSession
+from harness.stages import BY_NUMBER, STAGES, Stage
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_BUILD_DIRS = (["build/windows-msvc", "build/windows-mingw"] if ON_WINDOWS
+                      else ["build/linux-mingw-wine"])
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("stages")
+    group.addoption("--stage", action="append", default=[],
+                    help="stage number to test, e.g. 01 (repeatable, or comma-separated); "
+                         "default: every stage that is built")
+    group.addoption("--build-dir", default=os.environ.get("BUILD_DIR"),
+                    help="CMake build tree holding bin/stageNN_*.exe "
+                         f"(default: the first of {', '.join(DEFAULT_BUILD_DIRS)} that exists)")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "needs(*capabilities): run only against stages that have them")
+    config.addinivalue_line("markers", "slow: a long test (still part of the test command)")
+
+
+def build_dir(config) -> Path:
+    given = config.getoption("--build-dir")
+    if given:
+        return Path(given).resolve()
+    for candidate in DEFAULT_BUILD_DIRS:
+        if (REPO / candidate / "bin").is_dir():
+            return REPO / candidate
+    return REPO / DEFAULT_BUILD_DIRS[0]
+
+
+def selected_stages(config) -> list[Stage]:
+    wanted = [part.strip() for option in config.getoption("--stage") for part in option.split(",")]
+    if wanted:
+        unknown = [number for number in wanted if number not in BY_NUMBER]
+        if unknown:
+            raise pytest.UsageError(f"unknown stage {', '.join(unknown)}; known: "
+                                    f"{', '.join(BY_NUMBER)}")
+        stages = [BY_NUMBER[number] for number in wanted]
+        missing = [s.exe_name for s in stages if not (build_dir(config) / "bin" / s.exe_name).exists()]
+        if missing:
+            raise pytest.UsageError(f"not built in {build_dir(config)}: {', '.join(missing)}")
+        return stages
+    return [s for s in STAGES if (build_dir(config) / "bin" / s.exe_name).exists()]
+
+
+def pytest_generate_tests(metafunc):
+    """Run each test that takes `stage` against every selected stage that has what it needs."""
+    if "stage" not in metafunc.fixturenames:
+        return
+    needs: set[str] = set()
+    for marker in metafunc.definition.iter_markers("needs"):
+        needs.update(marker.args)
+    stages = [s for s in selected_stages(metafunc.config) if s.has(*needs)]
+    metafunc.parametrize("stage", stages, ids=[s.number for s in stages])
+
+
+def pytest_collection_modifyitems(config, items):
+    if not any("stage" in getattr(item, "fixturenames", ()) for item in items):
+        return
+    if not selected_stages(config):
+        raise pytest.UsageError(f"no stage executables in {build_dir(config) / 'bin'}: build first "
+                                "(scripts/test.sh does), or pass --build-dir")
+
+
+@pytest.fixture(scope="session")
+def wine_session(pytestconfig):
+    """Under Wine: one persistent wineserver for the whole run, ended (with every Wine process
+    of the prefix) at the end. On Windows: nothing."""
+    if ON_WINDOWS:
+        yield None
+        return
+    wine_run = build_dir(pytestconfig) / "wine-run"
+    if not wine_run.exists():
+        raise pytest.UsageError(f"{wine_run} not found: configure with the linux-mingw-wine preset")
+    session = WineSession(wine_run)
+    session.start()
+    yield session
+    session.stop()
+
+
+class Launcher:
+    """Starts stage programs (or any argv) and stops every one of them when the test ends."""
+
+    def __init__(self, config, wine: WineSession | None):
+        self.bin = build_dir(config) / "bin"
+        self.wine = wine
+        self.started: list[ServerProcess] = []
+
+    def argv_for(self, stage: Stage, args: list[str]) -> list[str]:
+        exe = str(self.bin / stage.exe_name)
+        prefix = [] if ON_WINDOWS else [str(self.wine.wine_run)]
+        return prefix + [exe, *stage.extra_args, *args]
+
+    def start(self, stage: Stage, *args: str) -> ServerProcess:
+        """Start a stage; it is stopped at the end of the test if still running."""
+        return self.start_argv(self.argv_for(stage, list(args)))
+
+    def start_argv(self, argv: list[str]) -> ServerProcess:
+        env = self.wine.env if self.wine else None
+        process = ServerProcess(argv, env=env)
+        self.started.append(process)
+        return process
+
+    def serve(self, stage: Stage, *args: str) -> ServerProcess:
+        """Start a stage on a free port and wait until it listens."""
+        process = self.start(stage, "--port", "0", *args)
+        process.wait_listening()
+        return process
+
+    def stop_all(self) -> list[str]:
+        """Ctrl+C every process still running; return what went wrong."""
+        problems = []
+        for process in self.started:
+            if process.exit_code is not None:
+                continue  # the test waited for this exit itself and checked the code
+            if not process.alive():
+                problems.append(f"{process.name} ended during the test with code "
+                                f"{process.proc.returncode}\n{process.output_text()}")
+                continue
+            try:
+                code = process.stop()
+            except AssertionError as error:  # did not exit: stop() killed it
+                problems.append(f"after Ctrl+C: {error}")
+                continue
+            if code != 0:
+                problems.append(f"{process.name} exited with code {code} after Ctrl+C "
+                                f"(expected 0)\n{process.output_text()}")
+        return problems
+
+
+@pytest.fixture
+def launch(pytestconfig, wine_session):
+    launcher = Launcher(pytestconfig, wine_session)
+    yield launcher
+    problems = launcher.stop_all()
+    if problems:
+        pytest.fail("\n\n".join(problems), pytrace=False)
+
+
+@pytest.fixture
+def server(launch, stage) -> ServerProcess:
+    """The stage under test, listening on a free port; stopped by Ctrl+C after the test, which
+    must end it with exit code 0."""
+    return launch.serve(stage)
+
+
+@pytest.fixture
+def address(server) -> tuple[str, int]:
+    return server.host, server.port
+
+
+def python_program(path: Path, *args: str) -> list[str]:
+    return [sys.executable, str(path), *args]

@@ -1,0 +1,214 @@
+"""Client-side checks, each a plain function of a server address.
+
+They are kept out of the test files so that test_harness.py can run the very same checks
+against deliberately broken servers and show that each check fails them. A check raises
+AssertionError with a message that says what a learner's server did wrong.
+
+Timeouts here are hang guards, generous because Wine is slow: a correct server passes however
+slow the machine, and a broken one fails by what it sends, not by how fast.
+"""
+
+from __future__ import annotations
+
+import random
+import select
+import socket
+import struct
+import threading
+
+IO_TIMEOUT = 30.0        # any single wait for bytes from a correct server
+ABSENCE_WAIT = 1.0       # how long "nothing arrives" is watched for
+
+
+def connect(host: str, port: int, timeout: float | None = None) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.settimeout(IO_TIMEOUT if timeout is None else timeout)
+    try:
+        sock.connect((host, port))
+    except OSError as error:
+        sock.close()
+        raise AssertionError(f"cannot connect to {host}:{port}: {error}") from None
+    return sock
+
+
+def recv_exactly(sock: socket.socket, size: int) -> bytes:
+    """Read exactly `size` bytes, or fail saying how many came before EOF or the timeout."""
+    chunks, got = [], 0
+    while got < size:
+        try:
+            chunk = sock.recv(min(65536, size - got))
+        except socket.timeout:
+            raise AssertionError(f"expected {size} bytes, got {got} and then nothing for "
+                                 f"{sock.gettimeout():.0f} s") from None
+        except ConnectionError as error:
+            raise AssertionError(f"expected {size} bytes, got {got} and then {error}") from None
+        if not chunk:
+            raise AssertionError(f"expected {size} bytes, got {got} and then end of stream")
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)
+
+
+def recv_until_eof(sock: socket.socket, limit: int = 64 << 20) -> bytes:
+    """Everything until the server closes its side; fail if it never does."""
+    chunks, got = [], 0
+    while True:
+        try:
+            chunk = sock.recv(65536)
+        except socket.timeout:
+            raise AssertionError(f"got {got} bytes, then neither more bytes nor end of stream "
+                                 f"for {sock.gettimeout():.0f} s") from None
+        except ConnectionError as error:
+            raise AssertionError(f"got {got} bytes, then {error} instead of end of stream") from None
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+        got += len(chunk)
+        if got > limit:
+            raise AssertionError(f"more than {limit} bytes without end of stream")
+
+
+def nothing_arrives(sock: socket.socket, wait: float | None = None) -> bool:
+    """True if no byte (and no end of stream) arrives on `sock` within `wait` seconds."""
+    readable, _, _ = select.select([sock], [], [], ABSENCE_WAIT if wait is None else wait)
+    return not readable
+
+
+def reset(sock: socket.socket) -> None:
+    """Close abortively: SO_LINGER with a zero timeout makes close() send RST, not FIN."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+
+
+def echo_round_trip(host: str, port: int, payload: bytes) -> None:
+    with connect(host, port) as sock:
+        sock.sendall(payload)
+        got = recv_exactly(sock, len(payload))
+        assert got == payload, f"sent {payload!r}, got back {got!r}"
+
+
+def exchange_while_sending(sock: socket.socket, payload: bytes, chunk: int = 16384) -> bytes:
+    """Send `payload` from a second thread while this one reads the same length back.
+
+    Reading while writing matters: an echo server sends back as it receives, so a client that
+    wrote 1 MiB before reading anything would fill both directions' buffers and deadlock with
+    a perfectly correct server.
+    """
+    errors: list[BaseException] = []
+
+    def writer() -> None:
+        try:
+            for start in range(0, len(payload), chunk):
+                sock.sendall(payload[start:start + chunk])
+        except BaseException as error:  # reported by the reader's assertion below
+            errors.append(error)
+
+    thread = threading.Thread(target=writer, daemon=True)
+    thread.start()
+    try:
+        got = recv_exactly(sock, len(payload))
+    finally:
+        thread.join(IO_TIMEOUT)
+    assert not errors, f"sending failed: {errors[0]!r}"
+    return got
+
+
+def first_difference(expected: bytes, got: bytes) -> str:
+    for index, (a, b) in enumerate(zip(expected, got)):
+        if a != b:
+            return f"first difference at byte {index}: expected 0x{a:02x}, got 0x{b:02x}"
+    return f"lengths differ: expected {len(expected)}, got {len(got)}"
+
+
+def binary_payload(size: int, seed: int = 1) -> bytes:
+    """Random bytes with plenty of NULs, CRs and LFs: what breaks text-minded servers."""
+    rng = random.Random(seed)
+    data = bytearray(rng.getrandbits(8) for _ in range(size))
+    for index in range(0, size, 97):
+        data[index] = 0
+    for index in range(13, size, 101):
+        data[index] = 0x0A
+    return bytes(data)
+
+
+# --- the echo checks ------------------------------------------------------------------------
+
+def check_line_echo(host: str, port: int) -> None:
+    """Lines typed into telnet come back exactly, one at a time."""
+    with connect(host, port) as sock:
+        for line in (b"hello\r\n", b"second line\n", b"\xc3\xa9t\xc3\xa9 \xe2\x82\xac\n"):
+            sock.sendall(line)
+            got = recv_exactly(sock, len(line))
+            assert got == line, f"sent {line!r}, got back {got!r}"
+
+
+def check_binary_echo(host: str, port: int, size: int = 1 << 20) -> None:
+    """1 MiB of binary data, NUL bytes included, comes back byte for byte."""
+    payload = binary_payload(size)
+    with connect(host, port) as sock:
+        got = exchange_while_sending(sock, payload)
+    assert got == payload, "binary echo differs: " + first_difference(payload, got)
+
+
+def check_small_writes_in_order(host: str, port: int, count: int = 200) -> None:
+    """200 small separate writes come back complete and in order (TCP is a byte stream)."""
+    pieces = [f"<{index:03d}>".encode() for index in range(count)]
+    expected = b"".join(pieces)
+    with connect(host, port) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # separate segments
+        for piece in pieces:
+            sock.sendall(piece)
+        got = recv_exactly(sock, len(expected))
+    assert got == expected, "small writes came back wrong: " + first_difference(expected, got)
+
+
+def check_half_close(host: str, port: int, size: int = 100_000) -> None:
+    """After the client's FIN (shutdown of its sending side), everything it sent before comes
+    back, and then the server closes its side too: the client sees end of stream."""
+    payload = binary_payload(size, seed=2) + b"no newline at the end"
+    with connect(host, port) as sock:
+        writer = threading.Thread(target=lambda: (sock.sendall(payload), sock.shutdown(socket.SHUT_WR)),
+                                  daemon=True)
+        writer.start()
+        got = recv_until_eof(sock)
+        writer.join(IO_TIMEOUT)
+    assert got == payload, "after half-close: " + first_difference(payload, got)
+
+
+def check_survives_reset(host: str, port: int) -> None:
+    """A client that resets in the middle of a transfer does not take the server down: the
+    next client is echoed as before."""
+    sock = connect(host, port)
+    sock.sendall(binary_payload(256 * 1024, seed=3))  # the server is busy echoing this...
+    reset(sock)                                       # ...when the connection is reset
+    sock = connect(host, port)
+    sock.sendall(b"x" * 10)
+    reset(sock)                                       # and once more, with little in flight
+    echo_round_trip(host, port, b"still here after the resets\n")
+
+
+# --- taught limits --------------------------------------------------------------------------
+
+def check_one_client_at_a_time(host: str, port: int) -> None:
+    """Stage 01's limit: while client A is connected, client B's connection is accepted by the
+    system (the backlog) but not served; when A leaves, B is served."""
+    with connect(host, port) as a:
+        a.sendall(b"A1\n")
+        assert recv_exactly(a, 3) == b"A1\n", "client A was not echoed"
+        b = connect(host, port)  # completes: the listen backlog holds it
+        try:
+            b.sendall(b"B1\n")
+            # A keeps being served while B waits: the server is busy with A, not stuck.
+            for round_number in range(3):
+                message = f"A{round_number + 2}\n".encode()
+                a.sendall(message)
+                assert recv_exactly(a, len(message)) == message, "client A stopped being echoed"
+            assert nothing_arrives(b), \
+                "client B was echoed while client A was still connected: not one at a time"
+        except BaseException:
+            b.close()
+            raise
+    # A has closed; B is next.
+    with b:
+        assert recv_exactly(b, 3) == b"B1\n", "client B was not echoed after client A left"

@@ -1,0 +1,38 @@
+"""The capability table: which tests apply to which stage.
+
+Every stage keeps the contract (command line, `listening on`, Ctrl+C exit 0); the capabilities
+below say what else it does, or which taught limit it shows. A test names the capabilities it
+needs with `@pytest.mark.needs("echo", ...)` and runs against every selected stage that has
+them all. A new stage is one more row.
+
+Capabilities:
+  echo                  every byte sent comes back, in order; half-close ends the echo cleanly
+  one_client_at_a_time  taught limit of 01: a second client waits until the first leaves
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Stage:
+    number: str            # "01"
+    folder: str            # "01_blocking_echo", under stages/
+    capabilities: frozenset[str]
+    # Arguments every test adds when it starts this stage (beyond --host/--port).
+    extra_args: tuple[str, ...] = field(default=())
+
+    @property
+    def exe_name(self) -> str:
+        return f"stage{self.number}_{self.folder[3:]}.exe"
+
+    def has(self, *capabilities: str) -> bool:
+        return set(capabilities) <= self.capabilities
+
+
+STAGES: list[Stage] = [
+    Stage("01", "01_blocking_echo", frozenset({"echo", "one_client_at_a_time"})),
+]
+
+BY_NUMBER = {stage.number: stage for stage in STAGES}

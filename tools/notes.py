@@ -1,0 +1,209 @@
+#!/usr/bin/env python3
+"""Keep the notes true to the code.
+
+The notes quote code by named markers, never by line numbers. In a source file a region is
+marked like this:
+
+    // ANCHOR: serve_client
+    ...code...
+    // ANCHOR_END: serve_client
+
+and a note quotes it with a comment line naming file and marker, followed by a fenced block:
+
+    <!-- code: stages/01_blocking_echo/main.cpp#serve_client -->
+    ```cpp
+    ...the same code...
+    ```
+
+Usage (from the repository root):
+    python3 tools/notes.py check    report every quote that no longer matches, and exit 1 if any
+    python3 tools/notes.py sync     rewrite every quoted block from the code as it is now
+
+`check` is part of the test command (tests/notes/test_notes.py). It also checks that each
+stage's note has the sections every note must have, that its links lead somewhere, and that
+no note points at code by line number.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import textwrap
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+NOTES = REPO / "notes"
+SOURCE_DIRS = ["stages", "common", "tests/unit"]
+SOURCE_SUFFIXES = {".cpp", ".h", ".hpp", ".py", ".cmake"}
+
+DIRECTIVE = re.compile(r"^<!-- code: (?P<path>[^#\s]+)#(?P<name>[\w-]+) -->$")
+ANCHOR = re.compile(r"\bANCHOR: (?P<name>[\w-]+)")
+ANCHOR_END = re.compile(r"\bANCHOR_END: (?P<name>[\w-]+)")
+LINE_NUMBER = re.compile(r"\b[Ll]ines? \d+|#L\d+|\.(?:cpp|h|py):\d+")
+LINK = re.compile(r"\[[^\]]*\]\((?P<target>[^)\s]+)\)")
+# Every stage note (notes/NN_*.md) has these; Previous/Next may say "none" on the ends.
+REQUIRED_SECTIONS = ["## Try it by hand", "## Tests", "## What this stage leaves out"]
+
+
+def rel(path: Path) -> str:
+    try:
+        return str(path.relative_to(REPO))
+    except ValueError:
+        return str(path)
+
+
+def regions(path: Path) -> tuple[dict[str, str], list[str]]:
+    """The marked regions of a source file, by name, and any marker problems."""
+    found: dict[str, str] = {}
+    problems: list[str] = []
+    open_regions: dict[str, list[str]] = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        end = ANCHOR_END.search(line)
+        start = ANCHOR.search(line)
+        if end:
+            name = end.group("name")
+            if name not in open_regions:
+                problems.append(f"{rel(path)}: ANCHOR_END: {name} without its ANCHOR")
+            else:
+                found[name] = textwrap.dedent("\n".join(open_regions.pop(name))).strip("\n")
+        elif start:
+            name = start.group("name")
+            if name in found or name in open_regions:
+                problems.append(f"{rel(path)}: marker {name} appears twice")
+            open_regions[name] = []
+        else:
+            for lines in open_regions.values():
+                lines.append(line)
+    for name in open_regions:
+        problems.append(f"{rel(path)}: ANCHOR: {name} has no ANCHOR_END")
+    return found, problems
+
+
+def source_files() -> list[Path]:
+    files = []
+    for folder in SOURCE_DIRS:
+        files += [p for p in sorted((REPO / folder).rglob("*")) if p.suffix in SOURCE_SUFFIXES]
+    return files
+
+
+def quotes(note: Path):
+    """Yield (index of directive line, path, name, index of the fence's first line, index of
+    its closing fence) for every quote in a note."""
+    lines = note.read_text(encoding="utf-8").splitlines()
+    for index, line in enumerate(lines):
+        match = DIRECTIVE.match(line.strip())
+        if not match:
+            continue
+        fence_start = index + 1
+        if fence_start >= len(lines) or not lines[fence_start].startswith("```"):
+            yield index, match.group("path"), match.group("name"), None, None
+            continue
+        fence_end = fence_start + 1
+        while fence_end < len(lines) and not lines[fence_end].startswith("```"):
+            fence_end += 1
+        yield index, match.group("path"), match.group("name"), fence_start, fence_end
+
+
+def check_quotes(note: Path, cache: dict[Path, dict[str, str]], problems: list[str]) -> None:
+    lines = note.read_text(encoding="utf-8").splitlines()
+    where = rel(note)
+    for index, path, name, fence_start, fence_end in quotes(note):
+        source = REPO / path
+        if not source.exists():
+            problems.append(f"{where}: quotes {path}, which does not exist")
+            continue
+        if source not in cache:
+            cache[source], marker_problems = regions(source)
+            problems.extend(marker_problems)
+        if name not in cache[source]:
+            problems.append(f"{where}: quotes marker {name}, which {path} no longer has")
+            continue
+        if fence_start is None:
+            problems.append(f"{where}: the quote of {path}#{name} has no code block after it")
+            continue
+        if fence_end >= len(lines):
+            problems.append(f"{where}: the code block quoting {path}#{name} is never closed")
+            continue
+        quoted = "\n".join(lines[fence_start + 1:fence_end]).strip("\n")
+        if quoted != cache[source][name]:
+            problems.append(f"{where}: the quote of {path}#{name} differs from the code "
+                            f"(run: python3 tools/notes.py sync)")
+
+
+def check_note_shape(note: Path, problems: list[str]) -> None:
+    text = note.read_text(encoding="utf-8")
+    where = rel(note)
+    in_code = False
+    for line in text.splitlines():
+        if line.startswith("```"):
+            in_code = not in_code
+        elif not in_code and LINE_NUMBER.search(line):
+            problems.append(f"{where}: points at code by line number: {line.strip()}")
+    if re.match(r"\d\d_", note.name):
+        for section in REQUIRED_SECTIONS:
+            if section not in text:
+                problems.append(f"{where}: has no '{section}' section")
+        if "Previous:" not in text or "Next:" not in text:
+            problems.append(f"{where}: has no Previous/Next links")
+    for match in LINK.finditer(text):
+        target = match.group("target")
+        if re.match(r"[a-z]+:", target) or target.startswith("#"):
+            continue  # a web address or an anchor in the same page
+        if not (note.parent / target.split("#")[0]).exists():
+            problems.append(f"{where}: link to {target}, which does not exist")
+
+
+def all_problems() -> list[str]:
+    problems: list[str] = []
+    cache: dict[Path, dict[str, str]] = {}
+    for source in source_files():  # marker pairs must be right even where no note quotes them
+        if source not in cache:
+            cache[source], marker_problems = regions(source)
+            problems.extend(marker_problems)
+    for note in sorted(NOTES.glob("*.md")) + [REPO / "README.md"]:
+        if note.exists():
+            check_quotes(note, cache, problems)
+            check_note_shape(note, problems)
+    return problems
+
+
+def sync() -> int:
+    changed = 0
+    for note in sorted(NOTES.glob("*.md")) + [REPO / "README.md"]:
+        if not note.exists():
+            continue
+        lines = note.read_text(encoding="utf-8").splitlines()
+        for index, path, name, fence_start, fence_end in reversed(list(quotes(note))):
+            found, _ = regions(REPO / path) if (REPO / path).exists() else ({}, [])
+            if name not in found:
+                print(f"{rel(note)}: {path}#{name} not found; left as it is")
+                continue
+            language = "python" if path.endswith(".py") else "cmake" if path.endswith(".cmake") else "cpp"
+            block = [f"```{language}", *found[name].splitlines(), "```"]
+            if fence_start is None:
+                lines[index + 1:index + 1] = block
+            else:
+                lines[fence_start:fence_end + 1] = block
+        new_text = "\n".join(lines) + "\n"
+        if new_text != note.read_text(encoding="utf-8"):
+            note.write_text(new_text, encoding="utf-8")
+            changed += 1
+            print(f"updated {rel(note)}")
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    if argv[1:] == ["check"]:
+        problems = all_problems()
+        for problem in problems:
+            print(problem)
+        print(f"notes: {len(problems)} problem(s)" if problems else "notes: every quote matches the code")
+        return 1 if problems else 0
+    if argv[1:] == ["sync"]:
+        return sync()
+    print(__doc__, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
