@@ -15,6 +15,7 @@ import select
 import socket
 import struct
 import threading
+import time
 
 IO_TIMEOUT = 30.0        # any single wait for bytes from a correct server
 ABSENCE_WAIT = 1.0       # how long "nothing arrives" is watched for
@@ -212,3 +213,67 @@ def check_one_client_at_a_time(host: str, port: int) -> None:
     # A has closed; B is next.
     with b:
         assert recv_exactly(b, 3) == b"B1\n", "client B was not echoed after client A left"
+
+
+# --- many clients at once -------------------------------------------------------------------
+
+def check_concurrent_clients(host: str, port: int, count: int = 200) -> None:
+    """`count` clients connected at the same time, each echoed its own payload. All connect
+    first, then all send, then all read: a server that served one at a time would never get
+    past the first."""
+    clients = []
+    try:
+        for index in range(count):
+            clients.append(connect(host, port))
+        payloads = [f"client {index:05d} says hello\n".encode() * (1 + index % 7)
+                    for index in range(count)]
+        for sock, payload in zip(clients, payloads):
+            sock.sendall(payload)
+        for index, (sock, payload) in enumerate(zip(clients, payloads)):
+            got = recv_exactly(sock, len(payload))
+            assert got == payload, f"client {index} got another payload back: {got[:40]!r}"
+    finally:
+        for sock in clients:
+            sock.close()
+
+
+def check_silent_client_does_not_delay_others(host: str, port: int) -> None:
+    """A client that connects and says nothing must not hold up the others."""
+    with connect(host, port) as silent:
+        for index in range(5):
+            echo_round_trip(host, port, f"not delayed {index}\n".encode())
+        assert nothing_arrives(silent, 0.1)
+
+
+def check_limit_refuses_one_more(host: str, port: int, limit: int) -> None:
+    """`limit` clients are all served at once; one more gets a line saying why, then end of
+    stream — never silence; when one of the others leaves, a newcomer is served again."""
+    clients = []
+    try:
+        for index in range(limit):
+            sock = connect(host, port)
+            clients.append(sock)
+            message = b"member %d\n" % index
+            sock.sendall(message)
+            assert recv_exactly(sock, len(message)) == message, f"client {index} not echoed"
+        with connect(host, port) as extra:
+            extra.sendall(b"me too?\n")
+            answer = recv_until_eof(extra)
+        assert answer.startswith(b"error: server full"), \
+            f"client {limit + 1} was not refused with a line: got {answer[:80]!r}"
+        clients.pop().close()
+        # The server sees that leave when it next runs its loop; until then a newcomer may still
+        # be refused. Either answer is a clear one; being served must come within a few tries.
+        for _ in range(50):
+            with connect(host, port) as newcomer:
+                newcomer.sendall(b"my turn\n")
+                first = recv_exactly(newcomer, 8)
+            if first == b"my turn\n":
+                break
+            assert first == b"error: s", f"a newcomer got neither echo nor refusal: {first!r}"
+            time.sleep(0.1)
+        else:
+            raise AssertionError("no newcomer was served after a member left")
+    finally:
+        for sock in clients:
+            sock.close()

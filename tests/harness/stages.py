@@ -8,6 +8,12 @@ them all. A new stage is one more row.
 Capabilities:
   echo                  every byte sent comes back, in order; half-close ends the echo cleanly
   one_client_at_a_time  taught limit of 01: a second client waits until the first leaves
+  concurrent            many clients are served at once; a silent one delays nobody
+  chat                  stage 03's line protocol: numbering, joined/left notices, broadcast
+  cycles                connect/echo/close over and over leaves no thread or memory behind;
+                        settings["cycles"] says how many
+  client_limit          serves settings["client_limit"] clients at once and refuses one more
+                        with a line and a close (--max-clients N lowers the limit)
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ class Stage:
     capabilities: frozenset[str]
     # Arguments every test adds when it starts this stage (beyond --host/--port).
     extra_args: tuple[str, ...] = field(default=())
+    # Numbers some tests take from the stage (how many cycles, its client limit, ...).
+    settings: dict = field(default_factory=dict, compare=False, hash=False)
 
     @property
     def exe_name(self) -> str:
@@ -33,6 +41,11 @@ class Stage:
 
 STAGES: list[Stage] = [
     Stage("01", "01_blocking_echo", frozenset({"echo", "one_client_at_a_time"})),
+    Stage("02", "02_thread_per_client", frozenset({"echo", "concurrent", "cycles"}),
+          settings={"cycles": 1500}),
+    Stage("03", "03_broadcast_chat", frozenset({"chat"})),
+    Stage("04", "04_select", frozenset({"echo", "concurrent", "cycles", "client_limit"}),
+          settings={"cycles": 1500, "client_limit": 1023}),
 ]
 
 BY_NUMBER = {stage.number: stage for stage in STAGES}

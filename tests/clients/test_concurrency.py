@@ -1,0 +1,15 @@
+"""Many clients at once: every stage from 02 on serves them side by side."""
+
+import pytest
+
+from harness import checks
+
+pytestmark = pytest.mark.needs("concurrent")
+
+
+def test_200_clients_at_once_each_get_their_own_bytes(address):
+    checks.check_concurrent_clients(*address, count=200)
+
+
+def test_a_silent_client_does_not_delay_another(address):
+    checks.check_silent_client_does_not_delay_others(*address)
