@@ -1,6 +1,6 @@
 // common/client_threads.h — one thread per client, and every one of them joined.
 //
-// Stage 02 introduces it (see notes/02_thread_per_client.md); stages 03 and 05 use it as is.
+// Stage 02 introduces it (see notes/02_thread_per_client.md); stage 03 uses it as is.
 #pragma once
 
 #include <cstddef>

@@ -3,6 +3,7 @@
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PRESET=linux-mingw-wine
+DEFAULT_STAGE=07   # what scripts/run.sh starts when no stage is named: the final IOCP server
 BUILD_DIR="$REPO/build/$PRESET"
 
 # Debian 12 / Ubuntu packages the build and the tests need.

@@ -1,6 +1,6 @@
 # Windows: build and run one stage in the foreground on port 8080 (Ctrl+C stops it).
 #
-#   scripts\run.ps1                 the most advanced stage
+#   scripts\run.ps1                 the final IOCP server, stage 07
 #   scripts\run.ps1 01              stage 01
 #   scripts\run.ps1 01 --port 0     stage 01 with its own arguments
 #   $env:PRESET = "windows-mingw"   before any of these, to build with MinGW-w64
@@ -8,7 +8,7 @@ $ErrorActionPreference = "Stop"
 $Preset = if ($env:PRESET) { $env:PRESET } else { "windows-msvc" }
 Set-Location (Split-Path -Parent $PSScriptRoot)
 
-$stage = ""
+$stage = "07"
 $stageArgs = @($args)
 if ($stageArgs.Count -gt 0 -and $stageArgs[0] -match '^\d\d$') {
     $stage = $stageArgs[0]
@@ -20,8 +20,7 @@ if ($LASTEXITCODE) { exit $LASTEXITCODE }
 cmake --build --preset $Preset
 if ($LASTEXITCODE) { exit $LASTEXITCODE }
 
-$exes = @(Get-ChildItem "build/$Preset/bin/stage*_*.exe" | Sort-Object Name)
-if ($stage) { $exes = @($exes | Where-Object { $_.Name -like "stage${stage}_*" }) }
+$exes = @(Get-ChildItem "build/$Preset/bin/stage${stage}_*.exe")
 if ($exes.Count -eq 0) { Write-Error "no stage $stage built in build/$Preset/bin"; exit 2 }
 $exe = $exes[-1].FullName
 Write-Host "==> running $exe $stageArgs (Ctrl+C to stop)"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build and run one stage under Wine, in the foreground, on port 8080.
 #
-#   scripts/run.sh              the most advanced stage
+#   scripts/run.sh              the final IOCP server, stage 07
 #   scripts/run.sh 01           stage 01
 #   scripts/run.sh 01 --port 0  stage 01, with its own arguments after the number
 #
@@ -19,12 +19,9 @@ fi
 install_missing_packages
 build_all
 
-if [ -z "$stage" ]; then
-  exe=$(ls "$BUILD_DIR"/bin/stage[0-9][0-9]_*.exe | sort | tail -n 1)
-else
-  exe=$(ls "$BUILD_DIR"/bin/stage"$stage"_*.exe 2>/dev/null | head -n 1 || true)
-  [ -n "$exe" ] || { echo "no stage $stage in $BUILD_DIR/bin" >&2; exit 2; }
-fi
+stage=${stage:-$DEFAULT_STAGE}
+exe=$(ls "$BUILD_DIR"/bin/stage"$stage"_*.exe 2>/dev/null | head -n 1 || true)
+[ -n "$exe" ] || { echo "no stage $stage in $BUILD_DIR/bin" >&2; exit 2; }
 
 log "running $(basename "$exe") $* (Ctrl+C to stop)"
 # exec: Ctrl+C in this terminal reaches Wine directly, which hands it to the program as

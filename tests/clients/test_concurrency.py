@@ -7,8 +7,8 @@ from harness import checks
 pytestmark = pytest.mark.needs("concurrent")
 
 
-def test_200_clients_at_once_each_get_their_own_bytes(address):
-    checks.check_concurrent_clients(*address, count=200)
+def test_many_clients_at_once_each_get_their_own_bytes(address, stage):
+    checks.check_concurrent_clients(*address, count=stage.settings.get("concurrent_clients", 200))
 
 
 def test_a_silent_client_does_not_delay_another(address):

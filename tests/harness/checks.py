@@ -191,28 +191,44 @@ def check_survives_reset(host: str, port: int) -> None:
 
 # --- taught limits --------------------------------------------------------------------------
 
+def check_n_clients_at_a_time(host: str, port: int, n: int) -> None:
+    """A server that serves `n` clients at once and no more: while `n` are connected, one more
+    client's connection is accepted by the system (the backlog, or the server's queue) but not
+    served; when one of the `n` leaves, it is served."""
+    served = []
+    try:
+        for index in range(n):
+            sock = connect(host, port)
+            served.append(sock)
+            message = b"served %d\n" % index
+            sock.sendall(message)
+            assert recv_exactly(sock, len(message)) == message, f"client {index} was not echoed"
+        waiting = connect(host, port)
+        try:
+            waiting.sendall(b"next\n")
+            # The served ones keep being echoed while the extra one waits: busy, not stuck.
+            for round_number in range(3):
+                for index, sock in enumerate(served):
+                    message = b"again %d.%d\n" % (index, round_number)
+                    sock.sendall(message)
+                    assert recv_exactly(sock, len(message)) == message, \
+                        f"client {index} stopped being echoed"
+            assert nothing_arrives(waiting), \
+                f"client {n + 1} was echoed while {n} others were connected: more than {n} at once"
+            served.pop(0).close()
+            assert recv_exactly(waiting, 5) == b"next\n", \
+                f"client {n + 1} was not echoed after another client left"
+        finally:
+            waiting.close()
+    finally:
+        for sock in served:
+            sock.close()
+
+
 def check_one_client_at_a_time(host: str, port: int) -> None:
     """Stage 01's limit: while client A is connected, client B's connection is accepted by the
     system (the backlog) but not served; when A leaves, B is served."""
-    with connect(host, port) as a:
-        a.sendall(b"A1\n")
-        assert recv_exactly(a, 3) == b"A1\n", "client A was not echoed"
-        b = connect(host, port)  # completes: the listen backlog holds it
-        try:
-            b.sendall(b"B1\n")
-            # A keeps being served while B waits: the server is busy with A, not stuck.
-            for round_number in range(3):
-                message = f"A{round_number + 2}\n".encode()
-                a.sendall(message)
-                assert recv_exactly(a, len(message)) == message, "client A stopped being echoed"
-            assert nothing_arrives(b), \
-                "client B was echoed while client A was still connected: not one at a time"
-        except BaseException:
-            b.close()
-            raise
-    # A has closed; B is next.
-    with b:
-        assert recv_exactly(b, 3) == b"B1\n", "client B was not echoed after client A left"
+    check_n_clients_at_a_time(host, port, 1)
 
 
 # --- many clients at once -------------------------------------------------------------------

@@ -8,12 +8,18 @@ them all. A new stage is one more row.
 Capabilities:
   echo                  every byte sent comes back, in order; half-close ends the echo cleanly
   one_client_at_a_time  taught limit of 01: a second client waits until the first leaves
-  concurrent            many clients are served at once; a silent one delays nobody
+  concurrent            many clients are served at once (settings["concurrent_clients"], 200
+                        unless said otherwise); a silent one delays nobody
   chat                  stage 03's line protocol: numbering, joined/left notices, broadcast
   cycles                connect/echo/close over and over leaves no thread or memory behind;
                         settings["cycles"] says how many
   client_limit          serves settings["client_limit"] clients at once and refuses one more
-                        with a line and a close (--max-clients N lowers the limit)
+                        with a line and a close, never leaving it hanging
+  max_clients_option    --max-clients N sets that limit
+  fd_setsize            04's select(): 63, 64, 65, 100 and 500 clients, around and beyond the
+                        default FD_SETSIZE of 64
+  one_per_worker        taught limit of 05: with --workers N, N clients are served at once and
+                        the next waits in the port's queue until one leaves
 """
 
 from __future__ import annotations
@@ -44,8 +50,16 @@ STAGES: list[Stage] = [
     Stage("02", "02_thread_per_client", frozenset({"echo", "concurrent", "cycles"}),
           settings={"cycles": 1500}),
     Stage("03", "03_broadcast_chat", frozenset({"chat"})),
-    Stage("04", "04_select", frozenset({"echo", "concurrent", "cycles", "client_limit"}),
+    Stage("04", "04_select", frozenset({"echo", "concurrent", "cycles", "client_limit",
+                                        "max_clients_option", "fd_setsize"}),
           settings={"cycles": 1500, "client_limit": 1023}),
+    Stage("05", "05_iocp_basics", frozenset({"echo", "cycles", "one_per_worker"}),
+          settings={"cycles": 1500}),
+    Stage("06", "06_overlapped_io", frozenset({"echo", "concurrent", "cycles", "client_limit"}),
+          settings={"cycles": 1500, "client_limit": 62, "concurrent_clients": 62}),
+    Stage("07", "07_iocp_server", frozenset({"echo", "concurrent", "cycles", "max_clients_option",
+                                             "iocp_server"}),
+          settings={"cycles": 5000}),
 ]
 
 BY_NUMBER = {stage.number: stage for stage in STAGES}

@@ -1,0 +1,220 @@
+"""Stage 07, the final IOCP server, under the loads and the misbehaviour it was built for.
+
+The echo suite, the contract, 5,000 cycles with flat memory and the --max-clients refusal run
+from the other files (capabilities echo, concurrent, cycles, max_clients_option); these are
+the tests of capability `iocp_server`.
+"""
+
+import re
+import resource
+import socket
+import threading
+import time
+
+import pytest
+
+from harness import checks
+
+pytestmark = pytest.mark.needs("iocp_server")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def enough_file_descriptors():
+    """The test process holds one descriptor per client connection."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = min(hard, 25000)
+    if soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+    yield
+    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def live_count(server) -> int:
+    """The server's own count of live clients, from its latest connect/disconnect line."""
+    for line in reversed(server.stdout_lines):
+        match = re.search(r"\((\d+) live\)$", line)
+        if match:
+            return int(match.group(1))
+    return 0
+
+
+def wait_until_no_client_is_live(server) -> None:
+    deadline = time.monotonic() + checks.IO_TIMEOUT
+    while live_count(server) != 0:
+        assert time.monotonic() < deadline, \
+            f"{live_count(server)} clients still live by the server's count\n{server.output_text()}"
+        time.sleep(0.05)
+
+
+def test_2000_clients_at_once_each_get_their_own_bytes(address):
+    checks.check_concurrent_clients(*address, count=2000)
+
+
+@pytest.mark.slow
+def test_10000_connections_held_and_all_echoing(server):
+    count = 10000
+    clients = []
+    try:
+        for index in range(count):
+            clients.append(checks.connect(server.host, server.port))
+        server.wait_for_line(rf"^client {count} connected from .* \({count} live\)$")
+        payloads = [b"%05d:" % index + b"x" * (index % 50) + b"\n" for index in range(count)]
+        for sock, payload in zip(clients, payloads):
+            sock.sendall(payload)
+        for index, (sock, payload) in enumerate(zip(clients, payloads)):
+            got = checks.recv_exactly(sock, len(payload))
+            assert got == payload, f"client {index} got {got!r}"
+        print(f"server memory with {count} clients: {server.memory_bytes() >> 20} MiB")
+    finally:
+        for sock in clients:
+            sock.close()
+    wait_until_no_client_is_live(server)
+
+
+def test_1000_resets_before_during_and_after_the_echo(server):
+    host, port = server.host, server.port
+    big = checks.binary_payload(256 * 1024, seed=7)
+    for index in range(1000):
+        sock = checks.connect(host, port)
+        kind = index % 3
+        if kind == 0:
+            pass                              # before: nothing sent yet
+        elif kind == 1:
+            sock.sendall(big[: 64 * 1024])    # during: the server is still echoing this
+        else:
+            sock.sendall(b"ping %d\n" % index)
+            assert checks.recv_exactly(sock, len(b"ping %d\n" % index)) == b"ping %d\n" % index
+        checks.reset(sock)                    # after: the echo is done, the read re-posted
+    checks.echo_round_trip(host, port, b"after 1000 resets\n")
+    wait_until_no_client_is_live(server)
+    assert server.alive()
+
+
+def test_connect_and_close_floods(server):
+    host, port = server.host, server.port
+    errors = []
+
+    def flood(abortive: bool):
+        try:
+            for _ in range(400):
+                sock = checks.connect(host, port)
+                checks.reset(sock) if abortive else sock.close()
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=flood, args=(n % 2 == 0,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, str(errors[0])
+    checks.echo_round_trip(host, port, b"after the flood\n")
+    wait_until_no_client_is_live(server)
+
+
+def test_a_thousand_silent_clients_delay_nobody(address):
+    silent = [checks.connect(*address) for _ in range(1000)]
+    try:
+        for index in range(20):
+            checks.echo_round_trip(*address, b"busy client %d\n" % index)
+    finally:
+        for sock in silent:
+            sock.close()
+
+
+def _fill_until_stuck(sock: socket.socket) -> int:
+    """Send without reading until the server stops taking bytes (it is blocked echoing to
+    us): a second with nothing accepted. Returns how many bytes were sent."""
+    sock.setblocking(False)
+    sent, last_progress = 0, time.monotonic()
+    chunk = b"n" * 65536
+    while time.monotonic() - last_progress < 1.0:
+        try:
+            sent += sock.send(chunk)
+            last_progress = time.monotonic()
+        except BlockingIOError:
+            time.sleep(0.01)
+    sock.setblocking(True)
+    return sent
+
+
+def test_a_client_that_never_reads_does_not_stop_the_others(server):
+    deaf = checks.connect(server.host, server.port)
+    try:
+        _fill_until_stuck(deaf)  # one worker is now blocked in send() to it
+        for index in range(20):
+            checks.echo_round_trip(server.host, server.port, b"others go on %d\n" % index)
+    finally:
+        deaf.close()
+
+
+def test_taught_limit_a_reader_that_never_reads_holds_a_worker_until_the_send_timeout(launch, stage):
+    """With one worker, a client that never reads blocks it in the synchronous send(); the
+    others wait until SO_SNDTIMEO gives up on that client. Stage 08's WSASend removes this."""
+    server = launch.serve(stage, "--workers", "1", "--send-timeout-ms", "3000")
+    deaf = checks.connect(server.host, server.port)
+    other = None
+    try:
+        _fill_until_stuck(deaf)
+        other = checks.connect(server.host, server.port)
+        other.sendall(b"waiting\n")
+        # Accepting is the main thread's job, so the new client is taken at once...
+        server.wait_for_line(r"^client 2 connected")
+        # ...but not served: the only worker is held by the deaf client.
+        assert checks.nothing_arrives(other), "the only worker was not held by the deaf client"
+        # The send timeout ends the deaf client; then the worker is free again.
+        assert checks.recv_exactly(other, 8) == b"waiting\n"
+        server.wait_for_line(r"^client 1 disconnected: send failed")
+    finally:
+        deaf.close()
+        if other:
+            other.close()
+
+
+def test_ctrl_c_with_idle_busy_and_half_closed_clients_then_restart_on_the_same_port(launch, stage):
+    server = launch.serve(stage)
+    host, port = server.host, server.port
+    idle = [checks.connect(host, port) for _ in range(20)]
+    busy = checks.connect(host, port)
+    half_closed = checks.connect(host, port)
+    stop_sending = threading.Event()
+
+    def keep_echoing():
+        try:
+            while not stop_sending.is_set():
+                busy.sendall(b"m" * 4096)
+                busy.recv(65536)
+        except OSError:
+            pass
+
+    transfer = threading.Thread(target=keep_echoing, daemon=True)
+    transfer.start()
+    # Half-closed: it sent a lot, then its FIN, and does not read; the server is still echoing.
+    half_closed.setblocking(False)
+    try:
+        for _ in range(64):
+            half_closed.send(b"h" * 65536)
+    except BlockingIOError:
+        pass
+    half_closed.setblocking(True)
+    half_closed.shutdown(socket.SHUT_WR)
+    server.wait_for_line(rf"^client {len(idle) + 2} connected")
+
+    assert server.stop() == 0, server.output_text()
+    stop_sending.set()
+    transfer.join(10)
+    for sock in idle + [busy, half_closed]:
+        sock.close()
+
+    again = launch.start(stage, "--port", str(port))
+    assert again.wait_listening() == (host, port), \
+        f"the restart could not listen on port {port}\n{again.output_text()}"
+    checks.echo_round_trip(host, port, b"restarted\n")
+
+
+def test_taught_limit_no_framing_an_http_request_is_just_echoed(address):
+    """No protocol: the server moves bytes. What stage 08 will answer is echoed here."""
+    request = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    with checks.connect(*address) as sock:
+        sock.sendall(request)
+        assert checks.recv_exactly(sock, len(request)) == request
