@@ -66,10 +66,12 @@ struct Counters {
 };
 
 // ANCHOR: post_recv
-// Start the client's next read. The one error test of overlapped I/O: SOCKET_ERROR with
-// WSA_IO_PENDING means "started". A return of 0 (the data was already there) also means a
-// completion packet will be queued. Anything else: no packet will ever come for this read,
-// so the caller must clean up now — and only the caller, and only once.
+// As in stage 06: SOCKET_ERROR with WSA_IO_PENDING means "started", not "failed".
+bool io_failed(int result) { return result == SOCKET_ERROR && WSAGetLastError() != WSA_IO_PENDING; }
+
+// Start the client's next read. A return of 0 (the data was already there) and a pending read
+// both mean that a completion packet will be queued. A failure means no packet will ever come
+// for this read, so the caller must clean up now — and only the caller, and only once.
 bool post_recv(ClientContext& context) {
     context.overlapped = OVERLAPPED{};
     context.wsabuf.buf = context.buffer;
@@ -77,7 +79,7 @@ bool post_recv(ClientContext& context) {
     DWORD flags = 0;
     const int result =
         WSARecv(context.socket, &context.wsabuf, 1, nullptr, &flags, &context.overlapped, nullptr);
-    return !(result == SOCKET_ERROR && WSAGetLastError() != WSA_IO_PENDING);
+    return !io_failed(result);
 }
 // ANCHOR_END: post_recv
 
