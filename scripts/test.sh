@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Build everything and run every test: the Catch2 unit tests (CTest, under Wine) and the
-# pytest suite (client tests against every built stage, the harness's own tests, the notes
-# check). Arguments go to pytest, e.g. scripts/test.sh --stage 01 -k echo
+# Build everything and run every test: the Catch2 unit tests (CTest, under Wine), a bounded run
+# of the HTTP parser's fuzzer (FUZZ_SECONDS, default 60), and the pytest suite (client tests
+# against every built stage, the harness's own tests, the notes check). Arguments go to
+# pytest, e.g. scripts/test.sh --stage 01 -k echo
 #
 # Installs what is missing first (apt, needs root or sudo); see scripts/common.sh.
 set -euo pipefail
@@ -13,6 +14,14 @@ build_all
 status=0
 log "unit tests (ctest)"
 ctest --preset "$PRESET" || status=1
+
+log "fuzzing stage 08's HTTP parser (libFuzzer, ${FUZZ_SECONDS:-60} s)"
+"$REPO/tests/fuzz/run.sh" "${FUZZ_SECONDS:-60}" > "$BUILD_DIR/fuzz.log" 2>&1 || {
+  tail -n 40 "$BUILD_DIR/fuzz.log"
+  echo "the fuzzer found a failing input: see build/fuzz/ and $BUILD_DIR/fuzz.log"
+  status=1
+}
+grep -E "^Done|stat::number_of_executed_units" "$BUILD_DIR/fuzz.log" || true
 
 log "client tests (pytest)"
 # /usr/bin/python3: Debian's python, the one with python3-pytest (another python3 may come

@@ -90,6 +90,19 @@ def pytest_collection_modifyitems(config, items):
                                 "(scripts/test.sh does), or pass --build-dir")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def enough_file_descriptors():
+    """Some tests hold thousands of connections, one descriptor each on this side."""
+    if ON_WINDOWS:
+        yield
+        return
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 25000), hard))
+    yield
+    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
 @pytest.fixture(scope="session")
 def wine_session(pytestconfig):
     """Under Wine: one persistent wineserver for the whole run, ended (with every Wine process

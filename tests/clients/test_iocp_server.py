@@ -6,7 +6,6 @@ the tests of capability `iocp_server`.
 """
 
 import re
-import resource
 import socket
 import threading
 import time
@@ -16,17 +15,6 @@ import pytest
 from harness import checks
 
 pytestmark = pytest.mark.needs("iocp_server")
-
-
-@pytest.fixture(autouse=True, scope="module")
-def enough_file_descriptors():
-    """The test process holds one descriptor per client connection."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    wanted = min(hard, 25000)
-    if soft < wanted:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
-    yield
-    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
 def live_count(server) -> int:

@@ -1,0 +1,421 @@
+#!/usr/bin/env python3
+"""The benchmark ladder: every echo stage and the asio peers, at 1 to 10,000 connections.
+
+    bench/run.sh                          the whole ladder; rewrites notes/benchmarks.md's
+                                          tables and notes/benchmarks.png
+    bench/run.sh --stage 07 --connections 100 --size 64
+                                          one point (repeatable options; nothing rewritten
+                                          unless --report is given)
+
+Stage 08 and its peer, an asio HTTP server, are measured with wrk (Debian's package) for a
+small file and the /stats page at 1, 64 and 1,000 connections.
+
+Each point: start the server, let bench/loadgen connect N clients (each does one round trip
+first), warm up, measure (closed loop: one message in flight per connection), and sample the
+server meanwhile: its resident memory, its CPU and, under Wine, wineserver's CPU. Every point
+runs --runs times (3), servers interleaved, and the report gives the median with min and max.
+Benchmarks report; they assert nothing about time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests"))
+
+from harness.process import ON_WINDOWS, ServerProcess, WineSession  # noqa: E402
+
+CONNECTIONS = [1, 10, 100, 1000, 10000]
+SIZES = [64, 4096]
+
+
+@dataclass
+class Server:
+    name: str                    # as in the tables and the plot
+    argv: list[str]              # without --port
+    connections: list[int]       # where the model allows it
+    why_not: str = ""            # and why not elsewhere
+    wine: bool = True            # a Windows program (under Wine when not on Windows)
+    stage: bool = True           # a stage (stopped with Ctrl+C) or a peer (killed)
+    setup_concurrency: int = 32  # for the connection setup rate
+    per_point_args: callable = field(default=None)  # extra arguments per connection count
+
+
+def processors() -> int:
+    return os.cpu_count() or 1
+
+
+def servers(build: Path, native: Path) -> list[Server]:
+    bin_ = build / "bin"
+    exe = lambda name: str(bin_ / name)  # noqa: E731
+    workers = 2 * processors()
+    found = [
+        Server("01 blocking", [exe("stage01_blocking_echo.exe")], [1],
+               "one client at a time: more connections would wait in the backlog",
+               setup_concurrency=1),
+        Server("02 thread/client", [exe("stage02_thread_per_client.exe")], [1, 10, 100, 1000],
+               "a thread per client costs about 1 MiB of memory under Wine: 10,000 would need ~10 GB"),
+        Server("04 select", [exe("stage04_select.exe")], [1, 10, 100, 1000],
+               "at most FD_SETSIZE - 1 = 1,023 clients"),
+        Server("05 IOCP basics", [exe("stage05_iocp_basics.exe")], [1, 10, 100],
+               "a worker per client (--workers N): beyond 100 it is stage 02's thread count",
+               per_point_args=lambda n: ["--workers", str(n)]),
+        Server("06 overlapped", [exe("stage06_overlapped_io.exe")], [1, 10],
+               "at most 62 clients: WSAWaitForMultipleEvents waits on 64 events"),
+        Server("07 IOCP server", [exe("stage07_iocp_server.exe")], CONNECTIONS,
+               per_point_args=lambda n: ["--max-clients", str(max(n + 10, 10000))]),
+        Server(f"asio, {processors()} threads", [exe("peer_asio_echo.exe"), "--threads",
+                                                 str(processors())], CONNECTIONS, stage=False),
+        Server(f"asio, {workers} threads", [exe("peer_asio_echo.exe"), "--threads", str(workers)],
+               CONNECTIONS, stage=False),
+    ]
+    if not ON_WINDOWS:  # on Windows the peers above already run natively
+        found.append(Server("asio native", [str(native / "asio_echo"), "--threads",
+                                            str(processors())], CONNECTIONS, wine=False,
+                            stage=False))
+    return found
+
+
+HTTP_CONNECTIONS = [1, 64, 1000]
+HTTP_PATHS = ["/about.txt", "/stats"]
+
+
+def http_servers(build: Path) -> list[Server]:
+    """Stage 08 and its peer, an asio HTTP server doing the same per request, under Wine."""
+    bin_ = build / "bin"
+    www = bin_ / "www"  # the site stage 08 ships, copied by the build
+    root = str(www) if ON_WINDOWS else "Z:" + str(www.resolve()).replace("/", "\\")
+    workers = 2 * processors()
+    return [
+        Server("08 HTTP server", [str(bin_ / "stage08_http_server.exe")], HTTP_CONNECTIONS),
+        Server(f"asio HTTP, {workers} threads",
+               [str(bin_ / "peer_asio_http.exe"), "--root", root, "--threads", str(workers)],
+               HTTP_CONNECTIONS, stage=False),
+    ]
+
+
+# --- measuring one process -------------------------------------------------------------------
+
+def cpu_seconds(pid: int) -> float:
+    if ON_WINDOWS:
+        import ctypes
+        from ctypes import wintypes
+        kernel32 = ctypes.WinDLL("kernel32")
+        handle = kernel32.OpenProcess(0x1000, False, pid)
+        times = [wintypes.FILETIME() for _ in range(4)]
+        kernel32.GetProcessTimes(handle, *[ctypes.byref(t) for t in times])
+        kernel32.CloseHandle(handle)
+        ticks = lambda t: (t.dwHighDateTime << 32 | t.dwLowDateTime) / 1e7  # noqa: E731
+        return ticks(times[2]) + ticks(times[3])
+    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def loadgen_path(native: Path) -> str:
+    return str(native / ("loadgen.exe" if ON_WINDOWS else "loadgen"))
+
+
+def windows_for(connections: int, args) -> tuple[int, int]:
+    """Warm-up and measured window. Under Wine a server manages about 10,000 round trips a
+    second, so at 10,000 connections each one completes about one a second: the windows grow
+    with the connections, so that every connection completes several round trips in each."""
+    return (max(args.warmup_ms, connections // 10), max(args.duration_ms, connections * 3 // 10))
+
+
+def measure(server: Server, connections: int, size: int, args, wine: WineSession | None,
+            native: Path) -> dict:
+    """One run of one point; returns the loadgen's figures plus the server's."""
+    extra = server.per_point_args(connections) if server.per_point_args else []
+    argv = server.argv + extra + ["--port", "0"]
+    if server.wine and not ON_WINDOWS:
+        argv = [str(wine.wine_run)] + argv
+    process = ServerProcess(argv, env=wine.env if wine else None)
+    try:
+        host, port = process.wait_listening()
+        time.sleep(0.2)
+        baseline = process.memory_bytes()
+        warmup_ms, duration_ms = windows_for(connections, args)
+        loadgen = subprocess.Popen(
+            [loadgen_path(native), "--port", str(port), "--connections", str(connections),
+             "--size", str(size), "--warmup-ms", str(warmup_ms), "--duration-ms", str(duration_ms)],
+            stdout=subprocess.PIPE, text=True)
+        wineserver = wine.server.pid if (wine and server.wine) else None
+        result, sampled = None, {}
+        for line in loadgen.stdout:
+            if line.startswith("measure-start"):
+                sampled["memory"] = process.memory_bytes()
+                sampled["t0"] = time.monotonic()
+                sampled["cpu0"] = cpu_seconds(process.proc.pid)
+                sampled["ws0"] = cpu_seconds(wineserver) if wineserver else 0.0
+            elif line.startswith("measure-end"):
+                elapsed = time.monotonic() - sampled["t0"]
+                sampled["server_cpu"] = (cpu_seconds(process.proc.pid) - sampled["cpu0"]) / elapsed
+                sampled["wineserver_cpu"] = ((cpu_seconds(wineserver) - sampled["ws0"]) / elapsed
+                                             if wineserver else None)
+            elif line.startswith("{"):
+                result = json.loads(line)
+        loadgen.wait(timeout=300)
+        if result is None or "error" in result:
+            return {"error": (result or {}).get("error", "the load generator printed nothing")}
+        result["memory_per_connection"] = (sampled["memory"] - baseline) / connections
+        result["server_memory"] = sampled["memory"]
+        result["server_cpu"] = sampled["server_cpu"]
+        result["wineserver_cpu"] = sampled["wineserver_cpu"]
+        return result
+    finally:
+        if server.stage:
+            try:
+                process.stop(timeout=60)
+            except AssertionError:
+                pass
+        else:
+            process.kill()
+
+
+def parse_wrk(text: str) -> dict:
+    """Requests/sec and the latency percentiles from `wrk --latency` output."""
+    import re
+    units = {"us": 1.0, "ms": 1e3, "s": 1e6}
+    result: dict = {}
+    match = re.search(r"Requests/sec:\s+([\d.]+)", text)
+    if not match:
+        return {"error": "wrk printed no rate: " + text.strip()[-200:]}
+    result["rate"] = float(match.group(1))
+    for label, key in (("50%", "p50_us"), ("99%", "p99_us")):
+        match = re.search(rf"^\s+{label}\s+([\d.]+)(us|ms|s)\s*$", text, re.M)
+        if match:
+            result[key] = float(match.group(1)) * units[match.group(2)]
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+    result["socket_errors"] = sum(map(int, errors.groups())) if errors else 0
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    result["non_2xx"] = int(non_2xx.group(1)) if non_2xx else 0
+    return result
+
+
+def measure_http(server: Server, path: str, connections: int, args,
+                 wine: WineSession | None) -> dict:
+    argv = server.argv + ["--port", "0"]
+    if server.wine and not ON_WINDOWS:
+        argv = [str(wine.wine_run)] + argv
+    process = ServerProcess(argv, env=wine.env if wine else None)
+    try:
+        host, port = process.wait_listening()
+        threads = 1 if connections == 1 else 2
+        done = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{args.http_seconds}s",
+                               "--latency", f"http://{host}:{port}{path}"],
+                              capture_output=True, text=True, timeout=300)
+        return parse_wrk(done.stdout + done.stderr)
+    finally:
+        if server.stage:
+            try:
+                process.stop(timeout=60)
+            except AssertionError:
+                pass
+        else:
+            process.kill()
+
+
+def measure_setup_rate(server: Server, args, wine: WineSession | None, native: Path) -> dict:
+    argv = server.argv + ["--port", "0"]
+    if server.wine and not ON_WINDOWS:
+        argv = [str(wine.wine_run)] + argv
+    process = ServerProcess(argv, env=wine.env if wine else None)
+    try:
+        _, port = process.wait_listening()
+        done = subprocess.run(
+            [loadgen_path(native), "--port", str(port), "--connect-rate", str(args.setup_count),
+             "--concurrency", str(server.setup_concurrency)],
+            capture_output=True, text=True, timeout=300)
+        lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+        return json.loads(lines[-1]) if lines else {"error": done.stderr.strip()}
+    finally:
+        if server.stage:
+            try:
+                process.stop(timeout=60)
+            except AssertionError:
+                pass
+        else:
+            process.kill()
+
+
+# --- the ladder ------------------------------------------------------------------------------
+
+def summarize(values: list[float]) -> dict:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def run_ladder(args) -> dict:
+    build, native = Path(args.build_dir), Path(args.native_dir)
+    chosen = [s for s in servers(build, native)
+              if not args.stage or any(s.name.startswith(x) for x in args.stage)]
+    sizes = args.size or SIZES
+    counts = args.connections or CONNECTIONS
+    plan = [(run, size, n, s) for run in range(args.runs) for size in sizes for n in counts
+            for s in chosen if n in s.connections]
+    setup_plan = [] if args.no_setup else [(run, s) for run in range(args.runs) for s in chosen]
+    http_chosen = [s for s in http_servers(build)
+                   if not args.stage or any(s.name.startswith(x) for x in args.stage)]
+    import shutil
+    if args.no_http or not shutil.which("wrk"):
+        http_chosen = []
+    http_plan = [(run, path, n, s) for run in range(args.runs) for path in HTTP_PATHS
+                 for n in (args.connections or HTTP_CONNECTIONS) if n in HTTP_CONNECTIONS
+                 for s in http_chosen]
+    total = len(plan) + len(setup_plan) + len(http_plan)
+
+    wine = None
+    if not ON_WINDOWS:
+        wine = WineSession(build / "wine-run")
+        wine.start()
+    raw: dict[str, list] = {}
+    started = time.monotonic()
+    try:
+        step = 0
+        for run, size, n, server in plan:
+            step += 1
+            print(f"[{step}/{total}] {server.name} · {n} connections · {size} B · "
+                  f"run {run + 1}/{args.runs} ...", end=" ", flush=True)
+            result = measure(server, n, size, args, wine, native)
+            raw.setdefault(f"{server.name}|{size}|{n}", []).append(result)
+            if "error" in result:
+                print("error:", result["error"])
+            else:
+                print(f"{result['rate']:,.0f} rt/s, p99 {result['p99_us'] / 1000:.2f} ms, "
+                      f"{result['memory_per_connection'] / 1024:.1f} KiB/conn")
+        for run, server in setup_plan:
+            step += 1
+            print(f"[{step}/{total}] {server.name} · connection setup · run {run + 1}/{args.runs}"
+                  " ...", end=" ", flush=True)
+            result = measure_setup_rate(server, args, wine, native)
+            raw.setdefault(f"{server.name}|setup", []).append(result)
+            print(f"{result.get('rate', 0):,.0f} connections/s" if "error" not in result
+                  else f"error: {result['error']}")
+        for run, path, n, server in http_plan:
+            step += 1
+            print(f"[{step}/{total}] {server.name} · wrk {path} · {n} connections · "
+                  f"run {run + 1}/{args.runs} ...", end=" ", flush=True)
+            result = measure_http(server, path, n, args, wine)
+            raw.setdefault(f"{server.name}|http|{path}|{n}", []).append(result)
+            print(f"{result['rate']:,.0f} requests/s, p99 {result.get('p99_us', 0) / 1000:.2f} ms"
+                  if "error" not in result else f"error: {result['error']}")
+    finally:
+        if wine:
+            wine.stop()
+
+    points = []
+    for key, results in raw.items():
+        good = [r for r in results if "error" not in r]
+        name, *rest = key.split("|")
+        point = {"server": name, "runs": len(results), "errors": len(results) - len(good)}
+        if rest == ["setup"]:
+            point["kind"] = "setup"
+            if good:
+                point["rate"] = summarize([r["rate"] for r in good])
+        elif rest[0] == "http":
+            point["kind"] = "http"
+            point["path"], point["connections"] = rest[1], int(rest[2])
+            for metric in ("rate", "p50_us", "p99_us", "socket_errors", "non_2xx"):
+                if good and all(metric in r for r in good):
+                    point[metric] = summarize([r[metric] for r in good])
+        else:
+            point["kind"] = "echo"
+            point["size"], point["connections"] = int(rest[0]), int(rest[1])
+            if good:
+                for metric in ("rate", "p50_us", "p99_us", "p999_us", "fairness",
+                               "memory_per_connection", "server_cpu", "loadgen_cpu"):
+                    point[metric] = summarize([r[metric] for r in good])
+                if all(r["wineserver_cpu"] is not None for r in good):
+                    point["wineserver_cpu"] = summarize([r["wineserver_cpu"] for r in good])
+        points.append(point)
+    return {
+        "date": datetime.date.today().isoformat(),
+        "machine": machine_description(),
+        "runtime": runtime_description(),
+        "settings": {"runs": args.runs, "warmup_ms": args.warmup_ms,
+                     "duration_ms": args.duration_ms, "setup_count": args.setup_count},
+        "minutes": round((time.monotonic() - started) / 60, 1),
+        "servers": [{"name": s.name, "connections": s.connections, "why_not": s.why_not}
+                    for s in chosen],
+        "http_servers": [s.name for s in http_chosen],
+        "http_seconds": args.http_seconds,
+        "points": points,
+    }
+
+
+def machine_description() -> str:
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    memory = ""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as info:
+            memory = f", {int(info.readline().split()[1]) / (1 << 20):.0f} GiB"
+    except OSError:
+        pass
+    return f"{processors()} logical processors ({model}){memory}, {platform.system()} " \
+           f"{platform.release()}"
+
+
+def runtime_description() -> str:
+    if ON_WINDOWS:
+        return f"Windows {platform.version()}, native"
+    wine = subprocess.run(["wine", "--version"], capture_output=True, text=True).stdout.strip()
+    return f"{wine} on {platform.system()}, the stages cross-compiled with MinGW-w64"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--stage", action="append",
+                        help="a server by the start of its name: 07, 04, asio (repeatable)")
+    parser.add_argument("--connections", type=int, action="append")
+    parser.add_argument("--size", type=int, action="append")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--warmup-ms", type=int, default=300)
+    parser.add_argument("--duration-ms", type=int, default=1000)
+    parser.add_argument("--setup-count", type=int, default=1000,
+                        help="connections opened per connection-setup measurement")
+    parser.add_argument("--no-setup", action="store_true", help="skip the setup-rate points")
+    parser.add_argument("--no-http", action="store_true", help="skip stage 08's wrk points")
+    parser.add_argument("--http-seconds", type=int, default=2, help="each wrk run's length")
+    parser.add_argument("--report", action="store_true",
+                        help="rewrite the report even though only part of the ladder ran")
+    parser.add_argument("--build-dir", default=str(REPO / "build" / (
+        "windows-msvc" if ON_WINDOWS else "linux-mingw-wine")))
+    parser.add_argument("--native-dir", default=str(REPO / "build" / "bench-native"))
+    parser.add_argument("--results", default=str(REPO / "build" / "bench" / "results.json"))
+    args = parser.parse_args()
+
+    results = run_ladder(args)
+    out = Path(args.results)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=1))
+    print(f"\nresults: {out} ({results['minutes']} minutes)")
+
+    full = not (args.stage or args.connections or args.size)
+    if full or args.report:
+        import report  # bench/report.py
+        report.write(results, REPO / "notes")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
