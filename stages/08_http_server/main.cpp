@@ -16,8 +16,8 @@
 // caching, HTTP/2...).
 //
 // Build without CMake, from the repository root:
-//   g++ -std=c++17 -O2 -I. stages/08_http_server/*.cpp common/*.cpp -o stage08_http_server.exe -lws2_32 -lmswsock -static
-//   cl /std:c++17 /EHsc /W4 /I. stages\08_http_server\*.cpp common\*.cpp ws2_32.lib mswsock.lib
+//   g++ -std=c++17 -O2 -I. stages/08_http_server/*.cpp common/*.cpp -o stage08_http_server.exe -lws2_32 -static
+//   cl /std:c++17 /EHsc /W4 /I. stages\08_http_server\*.cpp common\*.cpp ws2_32.lib
 #include "stages/08_http_server/connection.h"
 #include "stages/08_http_server/http.h"
 #include "stages/08_http_server/routes.h"
@@ -95,12 +95,6 @@ static_assert(std::is_standard_layout_v<AcceptOp> && offsetof(AcceptOp, overlapp
               "the OVERLAPPED must come first in a standard-layout AcceptOp");
 // ANCHOR_END: accept_op
 
-struct Options {
-    std::filesystem::path root;
-    unsigned idle_timeout_seconds = 15;
-    unsigned accepts_ahead = 16;
-};
-
 class HttpServer {
 public:
     HttpServer(HANDLE port, SOCKET listener, int family, const Extensions& extensions,
@@ -161,7 +155,7 @@ public:
                 continue;
             }
             if (key == listener_key) {
-                on_accept(*reinterpret_cast<AcceptOp*>(overlapped), ok != FALSE, error);
+                on_accept(*reinterpret_cast<AcceptOp*>(overlapped), ok != FALSE);
             } else if (key == connection_key) {
                 on_io(reinterpret_cast<stage08::IoSlot*>(overlapped)->connection, ok != FALSE,
                       error, bytes);
@@ -186,7 +180,7 @@ public:
 
 private:
     // ANCHOR: on_accept
-    void on_accept(AcceptOp& op, bool ok, int error) {
+    void on_accept(AcceptOp& op, bool ok) {
         const SOCKET s = op.socket;
         op.socket = INVALID_SOCKET;
         {
@@ -196,8 +190,7 @@ private:
         }
         if (!ok) {  // cancelled at shutdown, or the client reset before we took it
             closesocket(s);
-            if (!post_accept(op) && !stopping())
-                net::log("accept failed: ", net::error_text(error));
+            post_accept(op);  // refused once stopping; logs its own failures
             return;
         }
         // The accepted socket does not inherit the listener's properties until told so;
@@ -389,11 +382,6 @@ private:
         const std::size_t live = registry_.destroy(c);
         --stats_.connections_open;
         net::log("client ", id, " disconnected: ", why, " (", live, " live)");
-    }
-
-    bool stopping() {
-        std::lock_guard<std::mutex> lock(accept_mutex_);
-        return stopping_;
     }
 
     const HANDLE port_;

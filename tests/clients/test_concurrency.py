@@ -13,3 +13,7 @@ def test_many_clients_at_once_each_get_their_own_bytes(address, stage):
 
 def test_a_silent_client_does_not_delay_another(address):
     checks.check_silent_client_does_not_delay_others(*address)
+
+
+def test_a_client_that_never_reads_stalls_nobody(address):
+    checks.check_a_client_that_never_reads_stalls_nobody(*address)

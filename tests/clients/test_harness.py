@@ -21,6 +21,7 @@ ECHO_CHECKS = [
     checks.check_small_writes_in_order,
     checks.check_half_close,
     checks.check_survives_reset,
+    checks.check_a_client_that_never_reads_stalls_nobody,
 ]
 
 # (the flaw, a check that must catch it)
@@ -33,6 +34,7 @@ CAUGHT = [
     ("reorders", checks.check_small_writes_in_order),
     ("reorders", checks.check_binary_echo),
     ("dies-on-reset", checks.check_survives_reset),
+    ("global-send-lock", checks.check_a_client_that_never_reads_stalls_nobody),
     # The control server serves clients concurrently, so it must fail stage 01's limit check:
     # the check really tells one-at-a-time from concurrent.
     ("none", checks.check_one_client_at_a_time),

@@ -110,26 +110,10 @@ def test_a_thousand_silent_clients_delay_nobody(address):
             sock.close()
 
 
-def _fill_until_stuck(sock: socket.socket) -> int:
-    """Send without reading until the server stops taking bytes (it is blocked echoing to
-    us): a second with nothing accepted. Returns how many bytes were sent."""
-    sock.setblocking(False)
-    sent, last_progress = 0, time.monotonic()
-    chunk = b"n" * 65536
-    while time.monotonic() - last_progress < 1.0:
-        try:
-            sent += sock.send(chunk)
-            last_progress = time.monotonic()
-        except BlockingIOError:
-            time.sleep(0.01)
-    sock.setblocking(True)
-    return sent
-
-
 def test_a_client_that_never_reads_does_not_stop_the_others(server):
     deaf = checks.connect(server.host, server.port)
     try:
-        _fill_until_stuck(deaf)  # one worker is now blocked in send() to it
+        checks.fill_until_stuck(deaf)  # one worker is now blocked in send() to it
         for index in range(20):
             checks.echo_round_trip(server.host, server.port, b"others go on %d\n" % index)
     finally:
@@ -143,7 +127,7 @@ def test_taught_limit_a_reader_that_never_reads_holds_a_worker_until_the_send_ti
     deaf = checks.connect(server.host, server.port)
     other = None
     try:
-        _fill_until_stuck(deaf)
+        checks.fill_until_stuck(deaf)
         other = checks.connect(server.host, server.port)
         other.sendall(b"waiting\n")
         # Accepting is the main thread's job, so the new client is taken at once...

@@ -12,6 +12,7 @@ harness starts and stops it. Flaws:
   drops-partial-line     echoes whole lines only; bytes after the last newline are lost
   reorders               echoes each pair of chunks in swapped order
   dies-on-reset          exits when a client resets the connection
+  global-send-lock       sends under one lock for all clients: one that never reads stalls all
 """
 
 import argparse
@@ -22,7 +23,9 @@ import sys
 import threading
 
 FLAWS = ["none", "first-4k", "stops-at-nul", "no-close-after-fin", "drops-partial-line",
-         "reorders", "dies-on-reset"]
+         "reorders", "dies-on-reset", "global-send-lock"]
+
+SEND_LOCK = threading.Lock()
 
 
 def serve(client: socket.socket, flaw: str) -> None:
@@ -53,7 +56,11 @@ def serve(client: socket.socket, flaw: str) -> None:
                 else:
                     data, held = data + held, None
             try:
-                client.sendall(data)
+                if flaw == "global-send-lock":
+                    with SEND_LOCK:  # held while a send blocks on a client that does not read
+                        client.sendall(data)
+                else:
+                    client.sendall(data)
             except OSError:
                 if flaw == "dies-on-reset":
                     os._exit(3)

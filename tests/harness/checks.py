@@ -293,3 +293,32 @@ def check_limit_refuses_one_more(host: str, port: int, limit: int) -> None:
     finally:
         for sock in clients:
             sock.close()
+
+
+def fill_until_stuck(sock: socket.socket) -> int:
+    """Send without ever reading until the server stops taking bytes — it is blocked, or has
+    stopped reading, because its echo cannot reach us: a second with nothing accepted. Returns
+    how many bytes were sent."""
+    sock.setblocking(False)
+    sent, last_progress = 0, time.monotonic()
+    chunk = b"n" * 65536
+    while time.monotonic() - last_progress < 1.0:
+        try:
+            sent += sock.send(chunk)
+            last_progress = time.monotonic()
+        except BlockingIOError:
+            time.sleep(0.01)
+    sock.setblocking(True)
+    return sent
+
+
+def check_a_client_that_never_reads_stalls_nobody(host: str, port: int) -> None:
+    """A client that sends and sends and never reads fills the buffers between it and the
+    server; the others must go on being served."""
+    deaf = connect(host, port)
+    try:
+        fill_until_stuck(deaf)
+        for index in range(10):
+            echo_round_trip(host, port, b"still served %d\n" % index)
+    finally:
+        deaf.close()
