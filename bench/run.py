@@ -20,6 +20,7 @@ Benchmarks report; they assert nothing about time.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import json
 import os
@@ -123,6 +124,27 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+@contextlib.contextmanager
+def running(server: Server, wine: WineSession | None, extra: list[str] | None = None):
+    """The server, started on a free port (under Wine unless it is native or we are on
+    Windows), and stopped afterwards: a stage with Ctrl+C, a peer killed."""
+    argv = server.argv + (extra or []) + ["--port", "0"]
+    if server.wine and not ON_WINDOWS:
+        argv = [str(wine.wine_run)] + argv
+    process = ServerProcess(argv, env=wine.env if wine else None)
+    try:
+        process.wait_listening()
+        yield process
+    finally:
+        if not server.stage:
+            process.kill()
+        else:
+            try:
+                process.stop(timeout=60)
+            except AssertionError:  # it did not stop: stop() killed it; the figures stand
+                pass
+
+
 def loadgen_path(native: Path) -> str:
     return str(native / ("loadgen.exe" if ON_WINDOWS else "loadgen"))
 
@@ -138,17 +160,12 @@ def measure(server: Server, connections: int, size: int, args, wine: WineSession
             native: Path) -> dict:
     """One run of one point; returns the loadgen's figures plus the server's."""
     extra = server.per_point_args(connections) if server.per_point_args else []
-    argv = server.argv + extra + ["--port", "0"]
-    if server.wine and not ON_WINDOWS:
-        argv = [str(wine.wine_run)] + argv
-    process = ServerProcess(argv, env=wine.env if wine else None)
-    try:
-        host, port = process.wait_listening()
+    with running(server, wine, extra) as process:
         time.sleep(0.2)
         baseline = process.memory_bytes()
         warmup_ms, duration_ms = windows_for(connections, args)
         loadgen = subprocess.Popen(
-            [loadgen_path(native), "--port", str(port), "--connections", str(connections),
+            [loadgen_path(native), "--port", str(process.port), "--connections", str(connections),
              "--size", str(size), "--warmup-ms", str(warmup_ms), "--duration-ms", str(duration_ms)],
             stdout=subprocess.PIPE, text=True)
         wineserver = wine.server.pid if (wine and server.wine) else None
@@ -167,21 +184,13 @@ def measure(server: Server, connections: int, size: int, args, wine: WineSession
             elif line.startswith("{"):
                 result = json.loads(line)
         loadgen.wait(timeout=300)
-        if result is None or "error" in result:
-            return {"error": (result or {}).get("error", "the load generator printed nothing")}
-        result["memory_per_connection"] = (sampled["memory"] - baseline) / connections
-        result["server_memory"] = sampled["memory"]
-        result["server_cpu"] = sampled["server_cpu"]
-        result["wineserver_cpu"] = sampled["wineserver_cpu"]
-        return result
-    finally:
-        if server.stage:
-            try:
-                process.stop(timeout=60)
-            except AssertionError:
-                pass
-        else:
-            process.kill()
+    if result is None or "error" in result:
+        return {"error": (result or {}).get("error", "the load generator printed nothing")}
+    result["memory_per_connection"] = (sampled["memory"] - baseline) / connections
+    result["server_memory"] = sampled["memory"]
+    result["server_cpu"] = sampled["server_cpu"]
+    result["wineserver_cpu"] = sampled["wineserver_cpu"]
+    return result
 
 
 def parse_wrk(text: str) -> dict:
@@ -206,48 +215,22 @@ def parse_wrk(text: str) -> dict:
 
 def measure_http(server: Server, path: str, connections: int, args,
                  wine: WineSession | None) -> dict:
-    argv = server.argv + ["--port", "0"]
-    if server.wine and not ON_WINDOWS:
-        argv = [str(wine.wine_run)] + argv
-    process = ServerProcess(argv, env=wine.env if wine else None)
-    try:
-        host, port = process.wait_listening()
+    with running(server, wine) as process:
         threads = 1 if connections == 1 else 2
         done = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{args.http_seconds}s",
-                               "--latency", f"http://{host}:{port}{path}"],
+                               "--latency", f"http://{process.host}:{process.port}{path}"],
                               capture_output=True, text=True, timeout=300)
-        return parse_wrk(done.stdout + done.stderr)
-    finally:
-        if server.stage:
-            try:
-                process.stop(timeout=60)
-            except AssertionError:
-                pass
-        else:
-            process.kill()
+    return parse_wrk(done.stdout + done.stderr)
 
 
 def measure_setup_rate(server: Server, args, wine: WineSession | None, native: Path) -> dict:
-    argv = server.argv + ["--port", "0"]
-    if server.wine and not ON_WINDOWS:
-        argv = [str(wine.wine_run)] + argv
-    process = ServerProcess(argv, env=wine.env if wine else None)
-    try:
-        _, port = process.wait_listening()
+    with running(server, wine) as process:
         done = subprocess.run(
-            [loadgen_path(native), "--port", str(port), "--connect-rate", str(args.setup_count),
-             "--concurrency", str(server.setup_concurrency)],
+            [loadgen_path(native), "--port", str(process.port), "--connect-rate",
+             str(args.setup_count), "--concurrency", str(server.setup_concurrency)],
             capture_output=True, text=True, timeout=300)
-        lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-        return json.loads(lines[-1]) if lines else {"error": done.stderr.strip()}
-    finally:
-        if server.stage:
-            try:
-                process.stop(timeout=60)
-            except AssertionError:
-                pass
-        else:
-            process.kill()
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    return json.loads(lines[-1]) if lines else {"error": done.stderr.strip()}
 
 
 # --- the ladder ------------------------------------------------------------------------------

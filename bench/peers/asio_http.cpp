@@ -4,19 +4,17 @@
 // Not a lesson and not a complete server: no limits, no path checks beyond "..", GET only.
 //
 //   asio_http --root DIR [--host ADDR] [--port N] [--threads N]
+#include "serve.h"
+
 #include <asio.hpp>
 
 #include <array>
 #include <atomic>
-#include <cstdlib>
 #include <fstream>
-#include <iostream>
 #include <memory>
 #include <sstream>
 #include <string>
-#include <thread>
 #include <utility>
-#include <vector>
 
 namespace {
 
@@ -47,7 +45,8 @@ std::string respond(const std::string& target, bool close) {
     } else {
         status = 404;
     }
-    std::string head = "HTTP/1.1 " + std::to_string(status) + (status == 200 ? " OK" : " Not Found") +
+    std::string head = "HTTP/1.1 " + std::to_string(status) +
+                       (status == 200 ? " OK" : " Not Found") +
                        "\r\nServer: asio-http-peer\r\nContent-Type: " + type +
                        "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
     if (close) head += "Connection: close\r\n";
@@ -65,12 +64,12 @@ private:
         if (end == std::string::npos) {
             if (input_.size() > 65536) return;
             auto self = shared_from_this();
-            socket_.async_read_some(asio::buffer(buffer_), [this, self](std::error_code error,
-                                                                        std::size_t length) {
-                if (error) return;
-                input_.append(buffer_.data(), length);
-                handle();
-            });
+            socket_.async_read_some(asio::buffer(buffer_),
+                                    [this, self](std::error_code error, std::size_t length) {
+                                        if (error) return;
+                                        input_.append(buffer_.data(), length);
+                                        handle();
+                                    });
             return;
         }
         const std::string head = input_.substr(0, end);
@@ -101,56 +100,14 @@ private:
     std::string input_, output_;
 };
 
-void do_accept(tcp::acceptor& acceptor) {
-    acceptor.async_accept([&acceptor](std::error_code error, tcp::socket socket) {
-        if (!acceptor.is_open()) return;
-        if (!error) {
-            ++connections;
-            std::make_shared<Session>(std::move(socket))->start();
-        }
-        do_accept(acceptor);
-    });
-}
-
 }  // namespace
 
 int main(int argc, char* argv[]) {
-    std::string host = "127.0.0.1";
-    unsigned short port = 8080;
-    unsigned threads = std::max(1u, std::thread::hardware_concurrency());
-    for (int i = 1; i + 1 < argc; i += 2) {
-        const std::string name = argv[i], value = argv[i + 1];
-        if (name == "--host") host = value;
-        else if (name == "--port") port = static_cast<unsigned short>(std::atoi(value.c_str()));
-        else if (name == "--threads") threads = static_cast<unsigned>(std::max(1, std::atoi(value.c_str())));
-        else if (name == "--root") root = value;
-        else {
-            std::cerr << "usage: asio_http --root DIR [--host ADDR] [--port N] [--threads N]\n";
-            return 2;
-        }
-    }
-    try {
-        asio::io_context io;
-        tcp::acceptor acceptor(io);
-        const tcp::endpoint endpoint(asio::ip::make_address(host), port);
-        acceptor.open(endpoint.protocol());
-        acceptor.bind(endpoint);
-        acceptor.listen(asio::socket_base::max_listen_connections);
-        std::cout << "listening on " << host << ":" << acceptor.local_endpoint().port()
-                  << std::endl;
-        asio::signal_set signals(io, SIGINT, SIGTERM);
-        signals.async_wait([&](std::error_code, int) {
-            acceptor.close();
-            io.stop();
-        });
-        do_accept(acceptor);
-        std::vector<std::thread> pool;
-        for (unsigned i = 1; i < threads; ++i) pool.emplace_back([&io] { io.run(); });
-        io.run();
-        for (std::thread& thread : pool) thread.join();
-        return 0;
-    } catch (const std::exception& error) {
-        std::cerr << "error: " << error.what() << "\n";
-        return 1;
-    }
+    return peer::serve(
+        argc, argv,
+        [](tcp::socket socket) {
+            ++connections;
+            std::make_shared<Session>(std::move(socket))->start();
+        },
+        &root);
 }
