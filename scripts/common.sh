@@ -34,8 +34,19 @@ install_missing_packages() {
     sudo=(sudo)
   fi
   "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  # A release may name a package differently (libclang-rt-14-dev is Debian 12's; on older
+  # Ubuntus the same files come with clang itself): skip what this one does not have.
+  local available=()
+  for package in "${missing[@]}"; do
+    if apt-cache show "$package" >/dev/null 2>&1; then
+      available+=("$package")
+    else
+      echo "note: no package '$package' in this release's lists; skipped"
+    fi
+  done
+  [ ${#available[@]} -eq 0 ] && return 0
   "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
-    apt-get install -y -qq --no-install-recommends "${missing[@]}"
+    apt-get install -y -qq --no-install-recommends "${available[@]}"
 }
 
 build_all() {

@@ -239,25 +239,35 @@ private:
     // cancelled it (see connection.h). False: no completion will come; the caller finishes.
     bool start_receive(Connection& c, std::string& why) {
         std::lock_guard<std::mutex> lock(c.io_mutex);
-        if (!c.cancelled.empty()) return (why = c.cancelled), false;
+        if (!c.cancelled.empty()) {
+            why = c.cancelled;
+            return false;
+        }
         c.doing = Connection::Doing::receiving;
         c.io.overlapped = OVERLAPPED{};
         WSABUF buffer{stage08::receive_size, c.input};
         DWORD flags = 0;
-        if (io_failed(WSARecv(c.socket, &buffer, 1, nullptr, &flags, &c.io.overlapped, nullptr)))
-            return (why = "WSARecv failed: " + net::error_text(WSAGetLastError())), false;
+        if (io_failed(WSARecv(c.socket, &buffer, 1, nullptr, &flags, &c.io.overlapped, nullptr))) {
+            why = "WSARecv failed: " + net::error_text(WSAGetLastError());
+            return false;
+        }
         return true;
     }
 
     bool start_send(Connection& c, std::string& why) {
         std::lock_guard<std::mutex> lock(c.io_mutex);
-        if (!c.cancelled.empty()) return (why = c.cancelled), false;
+        if (!c.cancelled.empty()) {
+            why = c.cancelled;
+            return false;
+        }
         c.doing = Connection::Doing::sending;
         c.io.overlapped = OVERLAPPED{};
         WSABUF buffer{static_cast<ULONG>(c.output.size() - c.output_sent),
                       c.output.data() + c.output_sent};
-        if (io_failed(WSASend(c.socket, &buffer, 1, nullptr, 0, &c.io.overlapped, nullptr)))
-            return (why = "WSASend failed: " + net::error_text(WSAGetLastError())), false;
+        if (io_failed(WSASend(c.socket, &buffer, 1, nullptr, 0, &c.io.overlapped, nullptr))) {
+            why = "WSASend failed: " + net::error_text(WSAGetLastError());
+            return false;
+        }
         return true;
     }
     // ANCHOR_END: start_io
