@@ -55,6 +55,10 @@ using stage08::ConnectionRegistry;
 
 // Beyond this much output queued on a connection, its further pipelined requests wait.
 constexpr std::size_t max_queued_output = 1024 * 1024;
+// At most this much per WSASend: a send completes when the kernel has taken all of it, and each
+// completion is progress for the idle timeout — a client reading a large file slowly must not
+// look idle just because one enormous send has not completed yet.
+constexpr std::size_t max_send = 256 * 1024;
 // AcceptEx wants room for each address plus 16 bytes (its documentation says so).
 constexpr DWORD address_space = sizeof(sockaddr_in6) + 16;
 
@@ -262,8 +266,8 @@ private:
         }
         c.doing = Connection::Doing::sending;
         c.io.overlapped = OVERLAPPED{};
-        WSABUF buffer{static_cast<ULONG>(c.output.size() - c.output_sent),
-                      c.output.data() + c.output_sent};
+        const std::size_t length = std::min(c.output.size() - c.output_sent, max_send);
+        WSABUF buffer{static_cast<ULONG>(length), c.output.data() + c.output_sent};
         if (io_failed(WSASend(c.socket, &buffer, 1, nullptr, 0, &c.io.overlapped, nullptr))) {
             why = "WSASend failed: " + net::error_text(WSAGetLastError());
             return false;
@@ -300,7 +304,7 @@ private:
             c->last_progress_ms = stage08::now_ms();
             stats_.bytes_sent += bytes;
             log_sent_responses(*c);
-            if (c->output_sent < c->output.size()) {  // a partial send: continue it
+            if (c->output_sent < c->output.size()) {  // more to send, or a partial send
                 std::string why;
                 if (!start_send(*c, why)) finish(c, why);
                 return;

@@ -372,3 +372,26 @@ def test_ctrl_c_with_requests_in_flight_exits_0(server, site):
     for thread in threads:
         thread.join(30)
     assert not errors
+
+
+def test_a_slow_but_steady_reader_is_not_taken_for_an_idle_one(server, site):
+    """The 8 MiB download below takes about twice the idle timeout (3 s), read steadily: each
+    WSASend completion is progress, so the connection is not cut off."""
+    raw = RawConnection(server.host, server.port, timeout=30)
+    raw.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+    raw.get("/big.bin")
+    expected = (site / "big.bin").read_bytes()
+    started = time.monotonic()
+    status_line = raw.reader.readline()
+    assert status_line.startswith(b"HTTP/1.1 200")
+    while raw.reader.readline() not in (b"\r\n", b""):
+        pass
+    body = bytearray()
+    while len(body) < len(expected):
+        chunk = raw.reader.read1(65536)
+        assert chunk, f"cut off after {len(body)} of {len(expected)} bytes"
+        body += chunk
+        time.sleep(0.045)
+    assert bytes(body) == expected
+    assert time.monotonic() - started > 3, "the download was not slower than the idle timeout"
+    raw.close()
