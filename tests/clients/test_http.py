@@ -395,3 +395,10 @@ def test_a_slow_but_steady_reader_is_not_taken_for_an_idle_one(server, site):
     assert bytes(body) == expected
     assert time.monotonic() - started > 3, "the download was not slower than the idle timeout"
     raw.close()
+
+
+def test_a_root_that_is_not_a_folder_is_a_bad_argument(launch, stage, tmp_path):
+    process = launch.start(stage, "--root", windows_path(tmp_path / "no-such-folder"))
+    assert process.wait_exit() == 2
+    assert any("--root" in line for line in process.stderr_lines)
+    assert any("usage:" in line for line in process.stderr_lines)
