@@ -169,7 +169,8 @@ TEST_CASE("malformed requests are errors, with the status that says why", "[http
         {"GET / HTTP/1.1\r\nHost : a\r\n\r\n", Error::bad_request},         // space before ':'
         {"GET / HTTP/1.1\r\n" + host + "X: a\r\n  folded\r\n\r\n", Error::bad_request},
         {"GET / HTTP/1.1\r\n" + host + "no colon\r\n\r\n", Error::bad_request},
-        {"GET / HTTP/1.1\r\n" + host + "X: a\x00b\r\n\r\n", Error::bad_request},
+        {"GET / HTTP/1.1\r\n" + host + std::string("X: a\0b\r\n\r\n", 9), Error::bad_request},
+        {"GET / HTTP/1.1\r\n" + host + "X: a\vb\r\n\r\n", Error::bad_request},  // control
         {"POST / HTTP/1.1\r\n" + host + "Content-Length: abc\r\n\r\n", Error::bad_request},
         {"POST / HTTP/1.1\r\n" + host + "Content-Length: -1\r\n\r\n", Error::bad_request},
         {"POST / HTTP/1.1\r\n" + host + "Content-Length: +5\r\n\r\n", Error::bad_request},
