@@ -71,9 +71,8 @@ public:
     Request take();
 
     Error error() const { return error_; }
-    // Bytes received and not yet part of a complete request.
-    std::size_t buffered() const { return buffer_.size(); }
-    // True when some bytes of the next request have arrived (for the idle timeout's 408).
+    // True when some bytes of the next request have arrived (the access log times a request
+    // from then).
     bool started() const { return !buffer_.empty() || state_ != State::request_line; }
 
 private:
