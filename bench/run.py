@@ -99,7 +99,7 @@ def http_servers(build: Path) -> list[Server]:
     root = str(www) if ON_WINDOWS else "Z:" + str(www.resolve()).replace("/", "\\")
     workers = 2 * processors()
     return [
-        Server("08 HTTP server", [str(bin_ / "stage08_http_server.exe")], HTTP_CONNECTIONS),
+        Server("08 HTTP server", [str(bin_ / "stage09_http_server.exe")], HTTP_CONNECTIONS),
         Server(f"asio HTTP, {workers} threads",
                [str(bin_ / "peer_asio_http.exe"), "--root", root, "--threads", str(workers)],
                HTTP_CONNECTIONS, stage=False),

@@ -12,8 +12,8 @@ BUILD_DIR="$REPO/build/$PRESET"
 #   cmake, make                 the build
 #   catch2                      unit tests (a single header, copied into the build tree)
 #   python3-pytest(-timeout)    the client tests (run with /usr/bin/python3)
-#   curl                        stage 08's tests fetch files with it too
-#   clang, libclang-rt-14-dev   the fuzzer of stage 08's HTTP parser (libFuzzer and sanitizers)
+#   curl                        stage 09's tests fetch files with it too
+#   clang, libclang-rt-14-dev   the fuzzer of stage 09's HTTP parser (libFuzzer and sanitizers)
 PACKAGES=(g++-mingw-w64-x86-64-posix wine wine64 cmake make catch2 python3 python3-pytest
           python3-pytest-timeout curl clang libclang-rt-14-dev)
 

@@ -15,7 +15,7 @@ status=0
 log "unit tests (ctest)"
 ctest --preset "$PRESET" || status=1
 
-log "fuzzing stage 08's HTTP parser (libFuzzer, ${FUZZ_SECONDS:-60} s)"
+log "fuzzing stage 09's HTTP parser (libFuzzer, ${FUZZ_SECONDS:-60} s)"
 "$REPO/tests/fuzz/run.sh" "${FUZZ_SECONDS:-60}" > "$BUILD_DIR/fuzz.log" 2>&1 || {
   tail -n 40 "$BUILD_DIR/fuzz.log"
   echo "the fuzzer found a failing input: see build/fuzz/ and $BUILD_DIR/fuzz.log"

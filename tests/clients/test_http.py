@@ -1,4 +1,4 @@
-"""Stage 08, black box: real HTTP clients (curl, Python's http.client) and raw sockets for what
+"""Stage 09, black box: real HTTP clients (curl, Python's http.client) and raw sockets for what
 real clients never send."""
 
 import http.client

@@ -1,10 +1,10 @@
-// libFuzzer target for stage 08's HTTP code (stages/08_http_server/http.cpp), built natively on
+// libFuzzer target for stage 09's HTTP code (stages/09_http_server/http.cpp), built natively on
 // Linux with clang and the address and undefined-behaviour sanitizers by tests/fuzz/run.sh.
 //
 // The first byte of each input chooses the size of the pieces the rest is fed in, so the fuzzer
 // explores splits as well as contents. Besides "no crash, no sanitizer report", it checks what
 // must hold of every request that parses, and of every path the path rules accept.
-#include "stages/08_http_server/http.h"
+#include "stages/09_http_server/http.h"
 
 #include <cstdint>
 #include <cstdlib>

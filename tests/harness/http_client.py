@@ -1,4 +1,4 @@
-"""A raw HTTP/1.1 client for the tests of stage 08: it sends exactly the bytes a test gives
+"""A raw HTTP/1.1 client for the tests of stage 09: it sends exactly the bytes a test gives
 (malformed requests included) and reads responses one by one off the same connection."""
 
 from __future__ import annotations

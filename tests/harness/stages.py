@@ -21,7 +21,7 @@ Capabilities:
   one_per_worker        taught limit of 05: with --workers N, N clients are served at once and
                         the next waits in the port's queue until one leaves
   iocp_server           stage 07's loads and misbehaviours (test_iocp_server.py)
-  http                  stage 08's HTTP/1.1 (test_http.py)
+  http                  stage 09's HTTP/1.1 (test_http.py)
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ STAGES: list[Stage] = [
     Stage("07", "07_iocp_server", frozenset({"echo", "concurrent", "cycles", "max_clients_option",
                                              "iocp_server"}),
           settings={"cycles": 5000}),
-    Stage("08", "08_http_server", frozenset({"http"})),
+    Stage("09", "09_http_server", frozenset({"http"})),
 ]
 
 BY_NUMBER = {stage.number: stage for stage in STAGES}

@@ -1,7 +1,7 @@
-// Stage 08's HTTP parser and path rules. Every request below is parsed whole, in two pieces
+// Stage 09's HTTP parser and path rules. Every request below is parsed whole, in two pieces
 // split at every possible point, and one byte at a time: TCP may deliver it any of those
 // ways, and the outcome must not depend on which.
-#include "stages/08_http_server/http.h"
+#include "stages/09_http_server/http.h"
 
 #include "catch.hpp"
 

@@ -1,6 +1,6 @@
-// Stage 08's routing: the handler table, static files byte for byte, directories, methods,
+// Stage 09's routing: the handler table, static files byte for byte, directories, methods,
 // and no way out of the served folder, by any spelling of the path.
-#include "stages/08_http_server/routes.h"
+#include "stages/09_http_server/routes.h"
 
 #include "catch.hpp"
 

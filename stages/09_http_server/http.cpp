@@ -1,4 +1,4 @@
-#include "stages/08_http_server/http.h"
+#include "stages/09_http_server/http.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -327,7 +327,7 @@ std::string serialize(const Response& response, bool head_only, bool keep_alive_
     out.reserve(256 + (head_only ? 0 : response.body.size()));
     out += "HTTP/1.1 " + std::to_string(response.status) + " " + reason_phrase(response.status);
     out += "\r\nDate: " + format_date(now);
-    out += "\r\nServer: iocp-tutorial-stage08";
+    out += "\r\nServer: iocp-tutorial-stage09";
     out += "\r\nContent-Type: " + response.content_type;
     out += "\r\nContent-Length: " + std::to_string(response.body.size());
     for (const Header& h : response.extra_headers) out += "\r\n" + h.name + ": " + h.value;

@@ -1,4 +1,4 @@
-// Stage 08 — an HTTP/1.1 server on I/O completion ports.
+// Stage 09 — an HTTP/1.1 server on I/O completion ports.
 //
 // New since stage 07: everything stage 07 left out on purpose.
 //   - AcceptEx: accepting is asynchronous too. Several accepts are posted ahead on the
@@ -12,15 +12,15 @@
 //     default, Connection: close, HTTP/1.0), pipelined requests answered in order, an idle
 //     timeout, a table of handlers and static files (routes.h), an access log line per request.
 //
-// What it still leaves out: see notes/08_http_server.md (TLS, chunked bodies, TransmitFile,
+// What it still leaves out: see notes/09_http_server.md (TLS, chunked bodies, TransmitFile,
 // caching, HTTP/2...).
 //
 // Build without CMake, from the repository root:
-//   g++ -std=c++17 -O2 -I. stages/08_http_server/*.cpp common/*.cpp -o stage08_http_server.exe -lws2_32 -static
-//   cl /std:c++17 /EHsc /W4 /I. stages\08_http_server\*.cpp common\*.cpp ws2_32.lib
-#include "stages/08_http_server/connection.h"
-#include "stages/08_http_server/http.h"
-#include "stages/08_http_server/routes.h"
+//   g++ -std=c++17 -O2 -I. stages/09_http_server/*.cpp common/*.cpp -o stage09_http_server.exe -lws2_32 -static
+//   cl /std:c++17 /EHsc /W4 /I. stages\09_http_server\*.cpp common\*.cpp ws2_32.lib
+#include "stages/09_http_server/connection.h"
+#include "stages/09_http_server/http.h"
+#include "stages/09_http_server/routes.h"
 
 #include "common/ctrl_c.h"
 #include "common/error_text.h"
@@ -50,8 +50,8 @@
 
 namespace {
 
-using stage08::Connection;
-using stage08::ConnectionRegistry;
+using stage09::Connection;
+using stage09::ConnectionRegistry;
 
 // Beyond this much output queued on a connection, its further pipelined requests wait.
 constexpr std::size_t max_queued_output = 1024 * 1024;
@@ -161,7 +161,7 @@ public:
             if (key == listener_key) {
                 on_accept(*reinterpret_cast<AcceptOp*>(overlapped), ok != FALSE);
             } else if (key == connection_key) {
-                on_io(reinterpret_cast<stage08::IoSlot*>(overlapped)->connection, ok != FALSE,
+                on_io(reinterpret_cast<stage09::IoSlot*>(overlapped)->connection, ok != FALSE,
                       error, bytes);
             }
         }
@@ -249,7 +249,7 @@ private:
         }
         c.doing = Connection::Doing::receiving;
         c.io.overlapped = OVERLAPPED{};
-        WSABUF buffer{stage08::receive_size, c.input};
+        WSABUF buffer{stage09::receive_size, c.input};
         DWORD flags = 0;
         if (io_failed(WSARecv(c.socket, &buffer, 1, nullptr, &flags, &c.io.overlapped, nullptr))) {
             why = "WSARecv failed: " + net::error_text(WSAGetLastError());
@@ -297,11 +297,11 @@ private:
                 if (!start_receive(*c, why)) finish(c, why);
                 return;
             }
-            if (!c->parser.started()) c->request_started = stage08::Clock::now();
+            if (!c->parser.started()) c->request_started = stage09::Clock::now();
             c->parser.feed(std::string_view(c->input, bytes));
         } else {
             c->output_sent += bytes;
-            c->last_progress_ms = stage08::now_ms();
+            c->last_progress_ms = stage09::now_ms();
             stats_.bytes_sent += bytes;
             log_sent_responses(*c);
             if (c->output_sent < c->output.size()) {  // more to send, or a partial send
@@ -358,8 +358,8 @@ private:
             const bool keep_alive_header = request.minor_version == 0 && !response.close;
             queue(c, request.method + " " + request.target, response, request.method == "HEAD",
                   keep_alive_header);
-            c.last_progress_ms = stage08::now_ms();
-            if (c.parser.started()) c.request_started = stage08::Clock::now();
+            c.last_progress_ms = stage09::now_ms();
+            if (c.parser.started()) c.request_started = stage09::Clock::now();
         }
     }
 
@@ -381,7 +381,7 @@ private:
         while (!c.unlogged.empty() && c.unlogged.front().end <= c.output_sent) {
             const auto& entry = c.unlogged.front();
             const double ms =
-                std::chrono::duration<double, std::milli>(stage08::Clock::now() - entry.started)
+                std::chrono::duration<double, std::milli>(stage09::Clock::now() - entry.started)
                     .count();
             char duration[32];
             std::snprintf(duration, sizeof duration, "%.2f ms", ms);
@@ -452,7 +452,7 @@ int main(int argc, char* argv[]) {
     unsigned idle_timeout = 15;
     unsigned accepts_ahead = 16;
     net::CommandLine command_line(
-        "stage08_http_server",
+        "stage09_http_server",
         "An HTTP/1.1 server on I/O completion ports: AcceptEx, WSARecv/WSASend, keep-alive, "
         "pipelining, a /stats page and static files.",
         options);
@@ -471,7 +471,7 @@ int main(int argc, char* argv[]) {
     const std::filesystem::path root_path = std::filesystem::u8path(root);
     std::error_code root_error;
     if (!std::filesystem::is_directory(root_path, root_error)) {
-        std::fprintf(stderr, "stage08_http_server: --root: '%s' is not a folder\n\n%s",
+        std::fprintf(stderr, "stage09_http_server: --root: '%s' is not a folder\n\n%s",
                      root.c_str(), command_line.usage().c_str());
         return 2;
     }
@@ -528,7 +528,7 @@ int main(int argc, char* argv[]) {
         // All the work is the workers'. Main waits for Ctrl+C, and once a second cancels the
         // connections that have made no progress for --idle-timeout seconds.
         while (WaitForSingleObject(stop_event.get(), 1000) == WAIT_TIMEOUT)
-            registry.cancel_idle(stage08::now_ms() - 1000LL * idle_timeout);
+            registry.cancel_idle(stage09::now_ms() - 1000LL * idle_timeout);
         // ANCHOR_END: main_wait
 
         // ANCHOR: shutdown

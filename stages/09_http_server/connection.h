@@ -1,11 +1,11 @@
-// stages/08_http_server/connection.h — one HTTP connection's context, and the registry that
+// stages/09_http_server/connection.h — one HTTP connection's context, and the registry that
 // owns them all. Stage 07's ClientContext and ClientRegistry, grown up: the context now keeps
 // the request parser and the queued responses, and the registry knows when each connection
 // last made progress, for the idle timeout. (A header of its own so that the unit tests can
 // reach it; main.cpp is the server.)
 #pragma once
 
-#include "stages/08_http_server/http.h"
+#include "stages/09_http_server/http.h"
 
 #include "common/winsock.h"
 
@@ -22,7 +22,7 @@
 #include <unordered_map>
 #include <vector>
 
-namespace stage08 {
+namespace stage09 {
 
 constexpr ULONG receive_size = 8192;
 
@@ -180,4 +180,4 @@ private:
 };
 // ANCHOR_END: connection_registry
 
-}  // namespace stage08
+}  // namespace stage09

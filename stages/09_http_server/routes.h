@@ -1,11 +1,11 @@
-// stages/08_http_server/routes.h — what the server answers: a small table of handlers, then
+// stages/09_http_server/routes.h — what the server answers: a small table of handlers, then
 // static files under the served folder.
 //
 // Plain C++ and std::filesystem, no sockets: main.cpp hands each parsed request to respond()
 // and sends back what it returns. The unit tests call respond() directly.
 #pragma once
 
-#include "stages/08_http_server/http.h"
+#include "stages/09_http_server/http.h"
 
 #include <atomic>
 #include <chrono>

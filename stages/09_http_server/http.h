@@ -1,4 +1,4 @@
-// stages/08_http_server/http.h — HTTP/1.1 requests and responses, in plain C++.
+// stages/09_http_server/http.h — HTTP/1.1 requests and responses, in plain C++.
 //
 // No Winsock, no Windows: bytes in, requests out; a request in, bytes out. That keeps the
 // protocol testable on its own (tests/unit/test_http.cpp feeds every case at every split

@@ -1,4 +1,4 @@
-#include "stages/08_http_server/routes.h"
+#include "stages/09_http_server/routes.h"
 
 #include <algorithm>
 #include <fstream>
