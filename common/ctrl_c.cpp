@@ -2,6 +2,7 @@
 
 #include "common/winsock.h"
 
+#include <condition_variable>
 #include <mutex>
 #include <stdexcept>
 #include <utility>
@@ -15,37 +16,64 @@ namespace {
 // what to do only through a static.
 struct HandlerState {
     std::mutex mutex;
-    std::function<void()> on_stop;  // empty when no handler is installed or it already ran
-    bool installed = false;
+    std::condition_variable changed;
+    std::function<void()> on_stop;  // empty when no object is alive or it already ran
+    bool alive = false;             // a CtrlCHandler object exists
+    int running = 0;                // calls of on_stop in progress
 };
 HandlerState g_state;
 
-BOOL WINAPI console_handler(DWORD event) {
-    if (event != CTRL_C_EVENT && event != CTRL_BREAK_EVENT) return FALSE;  // not ours
-    // Holding the lock while on_stop runs is what lets ~CtrlCHandler wait for it.
-    std::lock_guard<std::mutex> lock(g_state.mutex);
-    if (!g_state.on_stop) return FALSE;  // second press: let Windows end the process
-    const std::function<void()> on_stop = std::exchange(g_state.on_stop, nullptr);
-    on_stop();
-    return TRUE;  // handled: the process goes on
+BOOL WINAPI console_handler(DWORD event) { return handle_console_event(event); }
+
+bool ends_the_process(unsigned long event) {
+    return event == CTRL_CLOSE_EVENT || event == CTRL_LOGOFF_EVENT || event == CTRL_SHUTDOWN_EVENT;
+}
+
+// Registered once, never removed: with no object alive the function declines every event
+// (returns FALSE), which hands it to Windows' default handling exactly as if it were not
+// registered. Never calling SetConsoleCtrlHandler from the destructor matters: Windows may
+// hold its own lock while it runs a handler, and a destructor that called
+// SetConsoleCtrlHandler while the handler waited for the destructor would wait forever.
+void register_once() {
+    static const bool registered = ::SetConsoleCtrlHandler(console_handler, TRUE) != FALSE;
+    if (!registered) throw std::runtime_error("SetConsoleCtrlHandler failed");
 }
 
 }  // namespace
 
+int handle_console_event(unsigned long event) {
+    if (event != CTRL_C_EVENT && event != CTRL_BREAK_EVENT && !ends_the_process(event))
+        return FALSE;  // not ours
+    std::function<void()> on_stop;
+    {
+        std::lock_guard<std::mutex> lock(g_state.mutex);
+        if (!g_state.on_stop) return FALSE;  // a second event: Windows' default ends the process
+        on_stop = std::exchange(g_state.on_stop, nullptr);
+        ++g_state.running;
+    }
+    on_stop();  // not under the lock: it may take a moment, and a second Ctrl+C must get through
+    std::unique_lock<std::mutex> lock(g_state.mutex);
+    --g_state.running;
+    g_state.changed.notify_all();
+    // Returning from these events ends the process: first let main finish its shutdown.
+    if (ends_the_process(event)) g_state.changed.wait(lock, [] { return !g_state.alive; });
+    return TRUE;  // handled: the process goes on (for Ctrl+C and Ctrl+Break)
+}
+
 CtrlCHandler::CtrlCHandler(std::function<void()> on_stop) {
+    register_once();
     std::lock_guard<std::mutex> lock(g_state.mutex);
-    if (g_state.installed) throw std::logic_error("only one CtrlCHandler may exist at a time");
-    if (!::SetConsoleCtrlHandler(console_handler, TRUE))
-        throw std::runtime_error("SetConsoleCtrlHandler failed");
+    if (g_state.alive) throw std::logic_error("only one CtrlCHandler may exist at a time");
     g_state.on_stop = std::move(on_stop);
-    g_state.installed = true;
+    g_state.alive = true;
 }
 
 CtrlCHandler::~CtrlCHandler() {
-    std::lock_guard<std::mutex> lock(g_state.mutex);  // waits for a running on_stop
-    ::SetConsoleCtrlHandler(console_handler, FALSE);
-    g_state.on_stop = nullptr;
-    g_state.installed = false;
+    std::unique_lock<std::mutex> lock(g_state.mutex);
+    g_state.on_stop = nullptr;  // later events: Windows' default handling
+    g_state.changed.wait(lock, [] { return g_state.running == 0; });  // on_stop uses main's locals
+    g_state.alive = false;
+    g_state.changed.notify_all();  // the handler of a closed window may return now
 }
 
 }  // namespace net

@@ -1,8 +1,8 @@
 // Stage 03 — broadcast chat: threads per client and a shared, locked list of clients.
 //
-// New since stage 02: clients talk to each other. The server is no longer an echo: each line a
-// client sends goes to every *other* client, and the clients must share state — who is here —
-// under a lock. The protocol, exactly:
+// Base: stage 02. New since then: clients talk to each other. The server is no longer an echo:
+// each line a client sends goes to every *other* client, and the clients must share state —
+// who is here — under a lock. The protocol, exactly:
 //
 //   - clients are numbered 1, 2, 3, ... in the order they connect;
 //   - when client N joins, every other client receives  "* client N joined\n";
@@ -20,11 +20,13 @@
 // the client is not reading: it is dropped, and nobody else waits for it.
 //
 // What it still leaves out: two threads per client is the thread-per-client model at double the
-// price. Stage 04 serves everyone from one thread with select().
+// price. Stage 04 goes back to the echo of stage 02 and serves everyone from one thread with
+// select().
 //
 // Build without CMake, from the repository root:
 //   g++ -std=c++17 -O2 -I. stages/03_broadcast_chat/main.cpp common/*.cpp -o stage03_broadcast_chat.exe -lws2_32 -static
 //   cl /std:c++17 /EHsc /W4 /I. stages\03_broadcast_chat\main.cpp common\*.cpp ws2_32.lib
+#include "common/accept_errors.h"
 #include "common/blocking_sockets.h"
 #include "common/client_threads.h"
 #include "common/ctrl_c.h"
@@ -32,11 +34,11 @@
 #include "common/listener.h"
 #include "common/log.h"
 #include "common/options.h"
+#include "common/send_all.h"
 #include "common/winsock.h"
 
 #include <algorithm>
 #include <atomic>
-#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <cstdio>
@@ -45,7 +47,6 @@
 #include <mutex>
 #include <string>
 #include <system_error>
-#include <thread>
 #include <utility>
 #include <vector>
 
@@ -62,7 +63,8 @@ constexpr DWORD send_timeout_ms = 10000;        // how long one send() may wait 
 // use a handle that the other has closed.
 class Client {
 public:
-    Client(std::uint64_t id, net::AdoptedSocket socket) : id_(id), socket_(std::move(socket)) {}
+    Client(std::uint64_t client_id, net::AdoptedSocket client_socket)
+        : id_(client_id), socket_(std::move(client_socket)) {}
 
     std::uint64_t id() const { return id_; }
     SOCKET socket() const { return socket_.get(); }
@@ -109,7 +111,8 @@ public:
                 if (outbox_.empty()) break;  // closing, and everything is sent
                 batch.swap(outbox_);
             }
-            if (!send_all(batch)) {
+            // A batch is at most max_outbox bytes, so its length fits send()'s int.
+            if (!net::send_all(socket(), batch.data(), static_cast<int>(batch.size()))) {
                 finish(false);
                 // Both directions: our FIN (should it ever read again), and no more input.
                 shutdown(socket(), SD_BOTH);
@@ -123,17 +126,6 @@ public:
     // ANCHOR_END: write_loop
 
 private:
-    bool send_all(const std::string& data) {
-        std::size_t done = 0;
-        while (done < data.size()) {
-            const int chunk = static_cast<int>(std::min<std::size_t>(data.size() - done, 1 << 20));
-            const int sent = send(socket(), data.data() + done, chunk, 0);
-            if (sent == SOCKET_ERROR) return false;
-            done += static_cast<std::size_t>(sent);
-        }
-        return true;
-    }
-
     const std::uint64_t id_;
     const net::AdoptedSocket socket_;
     std::mutex mutex_;
@@ -233,11 +225,11 @@ Ending serve_client(Client& client, ChatRoom& room) {
 }
 // ANCHOR_END: serve_client
 
-// ANCHOR: refuse_line
+// ANCHOR: drain_input
 // After "* error: line too long": read and discard what the client still sends, until it
 // closes (or a generous amount), before closing. Closing a socket with unread input makes
-// Windows reset the connection, and a reset can destroy the error line before the client
-// reads it.
+// the system reset the connection, and on Windows a reset destroys the error line if the
+// client has not read it yet.
 void drain_input(SOCKET s) {
     char buffer[buffer_size];
     for (int total = 0; total < (1 << 20);) {
@@ -246,7 +238,7 @@ void drain_input(SOCKET s) {
         total += received;
     }
 }
-// ANCHOR_END: refuse_line
+// ANCHOR_END: drain_input
 
 }  // namespace
 
@@ -260,64 +252,71 @@ int main(int argc, char* argv[]) {
     try {
         net::WinsockSession winsock;
 
+        // ANCHOR: ctrl_c
+        // Ctrl+C arrives on a thread of its own, while our threads may be blocked in accept(),
+        // recv() or send(): blocking.stop_all() wakes them all (common/blocking_sockets.h).
         net::BlockingSockets blocking;
         net::CtrlCHandler ctrl_c([&blocking] { blocking.stop_all(); });
+        // ANCHOR_END: ctrl_c
 
         const net::AdoptedSocket listener = blocking.adopt(net::make_listener(options));
         if (!listener) return blocking.stopping() ? 0 : 1;
         net::log("listening on ", net::local_address(listener.get()));
 
         // ANCHOR: accept_loop
-        ChatRoom room;
-        net::ClientThreads threads;
-        std::atomic<int> live_clients{0};
+        net::AcceptErrors accept_errors;
         std::uint64_t clients_served = 0;
+        ChatRoom room;
+        std::atomic<int> live_clients{0};
+        net::ClientThreads threads;
+        const net::StopAllOnExit wake_threads_on_exit(blocking);
         for (;;) {
             net::UniqueSocket accepted(accept(listener.get(), nullptr, nullptr));
+            const int error = accepted ? 0 : WSAGetLastError();  // before any other call
+            if (blocking.stopping()) break;                      // Ctrl+C woke accept() up
             if (!accepted) {
-                if (blocking.stopping()) break;
-                net::log("accept failed: ", net::error_text(WSAGetLastError()));
-                std::this_thread::sleep_for(std::chrono::milliseconds(100));
+                if (!accept_errors.survive(error)) return 1;
                 continue;
             }
-            net::AdoptedSocket socket = blocking.adopt(std::move(accepted));
-            if (!socket) break;
+            accept_errors.on_success();
+            net::AdoptedSocket client = blocking.adopt(std::move(accepted));
+            if (!client) break;  // Ctrl+C came between accept() and here
             threads.join_finished();
             // A send() that waits this long for the client to read fails, so a client that
             // stopped reading cannot hold its writer thread forever.
-            setsockopt(socket.get(), SOL_SOCKET, SO_SNDTIMEO,
+            setsockopt(client.get(), SOL_SOCKET, SO_SNDTIMEO,
                        reinterpret_cast<const char*>(&send_timeout_ms), sizeof send_timeout_ms);
             const std::uint64_t id = ++clients_served;
-            net::log("client ", id, " connected from ", net::peer_address(socket.get()), " (",
+            net::log("client ", id, " connected from ", net::peer_address(client.get()), " (",
                      ++live_clients, " live)");
-            const auto client = std::make_shared<Client>(id, std::move(socket));
+            const auto member = std::make_shared<Client>(id, std::move(client));
 
+            // Two threads share the member from here on; main keeps nothing of it.
             try {
                 // The writer first: the room may queue text for the client as soon as it joins.
-                threads.start([&room, client] {
-                    if (!client->write_loop()) room.leave(*client);
+                threads.start([&room, member] {
+                    if (!member->write_loop()) room.leave(*member);
                 });
-                room.join(client);
-                threads.start([&, client] {
-                    Ending ending = serve_client(*client, room);
-                    room.leave(*client);
-                    if (ending.line_too_long) client->queue("* error: line too long\n");
-                    client->finish(true);  // the writer sends what is queued, then our FIN
-                    if (ending.line_too_long) drain_input(client->socket());
+                room.join(member);
+                threads.start([&, member] {
+                    Ending ending = serve_client(*member, room);
+                    room.leave(*member);
+                    if (ending.line_too_long) member->queue("* error: line too long\n");
+                    member->finish(true);  // the writer sends what is queued, then our FIN
+                    if (ending.line_too_long) drain_input(member->socket());
                     if (blocking.stopping()) ending.why = "server stopping";
-                    net::log("client ", client->id(), " disconnected: ", ending.why, " (",
-                             --live_clients, " live)");
+                    net::log("client ", id, " disconnected: ", ending.why, " (", --live_clients,
+                             " live)");
                 });
-            } catch (const std::system_error& error) {
+            } catch (const std::system_error& failure) {
                 // No thread for it: take it out again; its writer, if it started, ends too.
-                room.leave(*client);
-                client->finish(false);
-                net::log("client ", id, " refused: cannot start a thread: ", error.what(), " (",
+                room.leave(*member);
+                member->finish(false);
+                net::log("client ", id, " refused: cannot start a thread: ", failure.what(), " (",
                          --live_clients, " live)");
             }
         }
-        // Ctrl+C closed every socket: each reader returns and finishes its writer.
-        threads.join_all();
+        threads.join_all();  // Ctrl+C has woken every client thread
         // ANCHOR_END: accept_loop
 
         net::log("stopped: ", clients_served, " clients served");

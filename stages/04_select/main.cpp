@@ -1,11 +1,12 @@
 // Stage 04 — one thread, non-blocking sockets, select().
 //
-// New since stage 02: no thread per client. One thread asks select() which sockets are ready —
-// the listener has a connection waiting, a client has bytes to read, a client's send buffer
-// has room — and handles exactly those, without ever blocking on one client. Sockets are
-// non-blocking (FIONBIO), so a call that cannot proceed returns WSAEWOULDBLOCK at once
-// instead of waiting. What a client sent and we could not send back yet waits in its `unsent`
-// buffer, and the socket gets write interest until the buffer is empty.
+// Base: stage 02 (the echo; stage 03's chat is left behind). New since then: no thread per
+// client. One thread asks select() which sockets are ready — the listener has a connection
+// waiting, a client has bytes to read, a client's send buffer has room — and handles exactly
+// those, without ever blocking on one client. Sockets are non-blocking (FIONBIO), so a call
+// that cannot proceed returns WSAEWOULDBLOCK at once instead of waiting. What a client sent and
+// we could not send back yet waits in its `unsent` buffer, and the socket gets write interest
+// until the buffer is empty.
 //
 // The limit of select() on Windows: an fd_set holds FD_SETSIZE sockets, 64 unless the program
 // says otherwise, and FD_SET silently ignores sockets beyond that. This stage raises FD_SETSIZE
@@ -30,22 +31,24 @@
 #define FD_SETSIZE 1024
 // ANCHOR_END: fd_setsize
 
+#include "common/accept_errors.h"
 #include "common/blocking_sockets.h"
 #include "common/ctrl_c.h"
 #include "common/error_text.h"
 #include "common/listener.h"
 #include "common/log.h"
 #include "common/options.h"
+#include "common/refuse.h"
 #include "common/winsock.h"
 
-#include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <exception>
 #include <map>
 #include <string>
+#include <thread>
 #include <utility>
-#include <vector>
 
 namespace {
 
@@ -55,6 +58,8 @@ constexpr int buffer_size = 4096;
 constexpr std::size_t max_unsent = 64 * 1024;
 // The listener takes one place in the read set.
 constexpr unsigned max_clients_limit = FD_SETSIZE - 1;
+
+using Clock = std::chrono::steady_clock;
 
 struct Client {
     std::uint64_t id = 0;
@@ -74,24 +79,41 @@ bool would_block() { return WSAGetLastError() == WSAEWOULDBLOCK; }
 
 class EchoServer {
 public:
-    EchoServer(SOCKET listener, unsigned max_clients)
-        : listener_(listener), max_clients_(max_clients) {}
+    EchoServer(SOCKET listener, unsigned max_clients, const net::BlockingSockets& blocking)
+        : listener_(listener), max_clients_(max_clients), blocking_(blocking) {}
 
-    // ANCHOR: select_loop
+    // ANCHOR: run_once
     // One pass: build the sets, wait in select() until something is ready, handle what is.
-    // Returns false when select() fails, which is how Ctrl+C (closing the listener) wakes us.
+    // Returns false when the server must stop: Ctrl+C (its connection to the listener ends the
+    // wait), or a failure (failed() says so).
     bool run_once() {
         fd_set readable, writable;
         FD_ZERO(&readable);
         FD_ZERO(&writable);
-        FD_SET(listener_, &readable);
+        // While accept() is paused (the system is short of sockets), the listener stays out of
+        // the set: a connection waiting in the backlog would make select() return at once.
+        const bool accepting = Clock::now() >= accept_paused_until_;
+        if (accepting) FD_SET(listener_, &readable);
         for (const auto& [s, client] : clients_) {
             // Read only while there is room to keep what we read; write only what is pending.
             if (!client.input_done && client.unsent.size() < max_unsent) FD_SET(s, &readable);
             if (!client.unsent.empty()) FD_SET(s, &writable);
         }
-        // The first argument is ignored on Windows; no timeout: wait until something happens.
-        if (select(0, &readable, &writable, nullptr, nullptr) == SOCKET_ERROR) return false;
+        if (readable.fd_count == 0 && writable.fd_count == 0) {
+            // select() refuses empty sets: with nothing to watch, just wait out the pause.
+            std::this_thread::sleep_until(accept_paused_until_);
+            return !blocking_.stopping();
+        }
+        // The first argument is ignored on Windows. No timeout, unless accept() is paused.
+        timeval pause{};
+        if (!accepting) pause = to_timeval(accept_paused_until_ - Clock::now());
+        const int ready = select(0, &readable, &writable, nullptr, accepting ? nullptr : &pause);
+        if (blocking_.stopping()) return false;  // Ctrl+C: its cancel may also fail the wait
+        if (ready == SOCKET_ERROR) {
+            net::log("select failed: ", net::error_text(WSAGetLastError()));
+            failed_ = true;
+            return false;
+        }
 
         // select() rewrote each set to hold only the ready sockets: walking the array touches
         // just those (FD_ISSET would search the whole array for each one it is asked about).
@@ -108,15 +130,16 @@ public:
             }
         }
         if (listener_ready) handle_new_clients();
-        return true;
+        return !failed_;
     }
-    // ANCHOR_END: select_loop
+    // ANCHOR_END: run_once
 
     // On Ctrl+C: close every client.
     void disconnect_all(const std::string& why) {
         while (!clients_.empty()) close_client(clients_.begin(), why);
     }
 
+    bool failed() const { return failed_; }
     std::uint64_t clients_served() const { return clients_served_; }
     std::uint64_t bytes_echoed() const { return bytes_echoed_; }
 
@@ -128,12 +151,22 @@ private:
     void handle_new_clients() {
         for (;;) {
             net::UniqueSocket socket(accept(listener_, nullptr, nullptr));
+            const int error = socket ? 0 : WSAGetLastError();  // before any other call
             if (!socket) {
-                if (!would_block()) net::log("accept failed: ", net::error_text(WSAGetLastError()));
+                if (error == WSAEWOULDBLOCK) return;
+                const net::AcceptErrors::Next next = accept_errors_.on_error(error);
+                if (next == net::AcceptErrors::Next::accept_now) continue;
+                if (next == net::AcceptErrors::Next::accept_later)
+                    accept_paused_until_ = Clock::now() + accept_errors_.pause();
+                if (next == net::AcceptErrors::Next::stop) failed_ = true;
                 return;
             }
+            accept_errors_.on_success();
             if (clients_.size() >= max_clients_) {
-                refuse(socket.get());
+                // Over the limit: say so and close, rather than leave the client waiting for
+                // nothing. (This thread waits for the client's FIN meanwhile, up to drain_ms.)
+                net::refuse(socket.get(),
+                            "server full (" + std::to_string(max_clients_) + " clients)");
                 continue;  // the UniqueSocket closes it
             }
             if (!make_nonblocking(socket.get())) {
@@ -147,16 +180,6 @@ private:
             net::log("client ", client.id, " connected from ", net::peer_address(s), " (",
                      clients_.size(), " live)");
         }
-    }
-
-    // Over the limit: say so and close, rather than leave the client waiting for nothing.
-    void refuse(SOCKET s) {
-        const std::string line =
-            "error: server full (" + std::to_string(max_clients_) + " clients); try again later\n";
-        send(s, line.data(), static_cast<int>(line.size()), 0);  // best effort: it is leaving
-        shutdown(s, SD_SEND);
-        net::log("refused a client from ", net::peer_address(s), ": ", clients_.size(),
-                 " clients already");
     }
     // ANCHOR_END: handle_new_clients
 
@@ -200,16 +223,22 @@ private:
     // ANCHOR_END: handle_client_data
 
     void close_client(std::map<SOCKET, Client>::iterator found, const std::string& why) {
-        log_disconnect(found->second, why, clients_.size() - 1);
+        net::log("client ", found->second.id, " disconnected: ", why, " (", clients_.size() - 1,
+                 " live)");
         clients_.erase(found);  // closes the socket: after FIN and full echo, a graceful close
     }
 
-    static void log_disconnect(const Client& client, const std::string& why, std::size_t live) {
-        net::log("client ", client.id, " disconnected: ", why, " (", live, " live)");
+    static timeval to_timeval(Clock::duration left) {
+        const auto us = std::chrono::duration_cast<std::chrono::microseconds>(left).count();
+        return {static_cast<long>(us / 1000000), static_cast<long>(us % 1000000)};
     }
 
     const SOCKET listener_;
     const unsigned max_clients_;
+    const net::BlockingSockets& blocking_;
+    net::AcceptErrors accept_errors_;
+    Clock::time_point accept_paused_until_{};  // accept() again from then on
+    bool failed_ = false;
     std::map<SOCKET, Client> clients_;
     std::uint64_t clients_served_ = 0;
     std::uint64_t bytes_echoed_ = 0;
@@ -232,8 +261,10 @@ int main(int argc, char* argv[]) {
         net::WinsockSession winsock;
 
         // ANCHOR: ctrl_c
-        // Only the listener is shared with the Ctrl+C thread: closing it makes select() fail,
-        // and the loop below ends. The clients belong to this thread alone.
+        // Ctrl+C arrives on a thread of its own, while our threads may be blocked in accept(),
+        // recv() or send(): blocking.stop_all() wakes them all (common/blocking_sockets.h).
+        // Here the one thread waits in select(), and only the listener is adopted: the
+        // connection stop_all() makes to it ends the wait, and the loop sees stopping().
         net::BlockingSockets blocking;
         net::CtrlCHandler ctrl_c([&blocking] { blocking.stop_all(); });
         // ANCHOR_END: ctrl_c
@@ -248,16 +279,15 @@ int main(int argc, char* argv[]) {
         net::log("listening on ", net::local_address(listener.get()));
 
         // ANCHOR: main_loop
-        EchoServer server(listener.get(), max_clients);
+        EchoServer server(listener.get(), max_clients, blocking);
         while (server.run_once()) {
         }
-        if (!blocking.stopping()) net::log("select failed: ", net::error_text(WSAGetLastError()));
         server.disconnect_all("server stopping");
         // ANCHOR_END: main_loop
 
         net::log("stopped: ", server.clients_served(), " clients served, ", server.bytes_echoed(),
                  " bytes echoed");
-        return blocking.stopping() ? 0 : 1;
+        return server.failed() ? 1 : 0;
     } catch (const std::exception& error) {
         std::fprintf(stderr, "error: %s\n", error.what());
         return 1;

@@ -1,12 +1,13 @@
 // Stage 05 — IOCP basics: the completion port as a queue that feeds a pool of threads.
 //
-// New since stage 04: an I/O completion port (CreateIoCompletionPort), met here on its own,
-// before any asynchronous I/O. A port is a kernel queue of "completion packets". Worker
-// threads wait on it in GetQueuedCompletionStatus; each packet wakes one of them. Here every
-// packet is one of our own, posted with PostQueuedCompletionStatus: the accept loop posts a
-// "new client" packet for each connection, and whichever worker takes it serves that client
-// with the blocking recv/send of stage 01. At shutdown the main thread posts one "exit" packet
-// per worker. The completion key of each packet says what kind of packet it is.
+// Base: stage 02. New since then: an I/O completion port (CreateIoCompletionPort), met here on
+// its own, before any asynchronous I/O. A port is a kernel queue of "completion packets".
+// Worker threads wait on it in GetQueuedCompletionStatus; each packet wakes one of them. Here
+// every packet is one of our own, posted with PostQueuedCompletionStatus: the accept loop
+// posts a "new client" packet for each connection, and whichever worker takes it serves that
+// client with stage 02's blocking serve_client(). At shutdown one "exit" packet per worker
+// ends the pool (net::WorkerPool, common/worker_pool.h). The completion key of each packet
+// says what kind of packet it is.
 //
 // What it still leaves out: the workers block in recv(), so each one serves one client at a
 // time, and the pool size is the number of clients served at once; the others wait in the
@@ -17,35 +18,54 @@
 // Build without CMake, from the repository root:
 //   g++ -std=c++17 -O2 -I. stages/05_iocp_basics/main.cpp common/*.cpp -o stage05_iocp_basics.exe -lws2_32 -static
 //   cl /std:c++17 /EHsc /W4 /I. stages\05_iocp_basics\main.cpp common\*.cpp ws2_32.lib
+#include "common/accept_errors.h"
 #include "common/blocking_sockets.h"
 #include "common/ctrl_c.h"
 #include "common/error_text.h"
 #include "common/listener.h"
 #include "common/log.h"
 #include "common/options.h"
+#include "common/send_all.h"
 #include "common/winsock.h"
+#include "common/worker_pool.h"
 
-#include <algorithm>
 #include <atomic>
-#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <exception>
 #include <memory>
 #include <string>
-#include <thread>
 #include <utility>
-#include <vector>
 
 namespace {
 
 constexpr int buffer_size = 4096;
 
+// ANCHOR: serve_client
+// Echo until the client is done; returns why it ended. recv() returning 0 is the client's FIN:
+// it will send nothing more, and we have already echoed all it sent, so we are done too.
+// recv() never promises "a message": it returns whatever bytes have arrived, 1 to
+// buffer_size of them, and the echo does not care where one send of the client ended.
+// Several threads add to bytes_echoed at once, so it is atomic; nothing else is shared: each
+// thread's buffer is on its own stack.
+std::string serve_client(SOCKET client, std::atomic<std::uint64_t>& bytes_echoed) {
+    char buffer[buffer_size];
+    for (;;) {
+        const int received = recv(client, buffer, buffer_size, 0);
+        if (received == 0) return "closed by the client";
+        if (received == SOCKET_ERROR) return "recv failed: " + net::error_text(WSAGetLastError());
+        if (!net::send_all(client, buffer, received))
+            return "send failed: " + net::error_text(WSAGetLastError());
+        bytes_echoed += static_cast<std::uint64_t>(received);
+    }
+}
+// ANCHOR_END: serve_client
+
 // ANCHOR: packet_keys
 // The completion key travels with each packet and says what it is. With our own packets the
 // OVERLAPPED pointer is ours to use too: the system hands it back untouched, never reads it.
 enum PacketKey : ULONG_PTR {
-    exit_key = 0,        // "this worker is done": lpOverlapped is null
+    exit_key = 0,        // "this worker is done": lpOverlapped is null (net::WorkerPool)
     new_client_key = 1,  // lpOverlapped points to a NewClient the worker now owns
 };
 
@@ -60,29 +80,6 @@ struct Counters {
     std::atomic<std::uint64_t> bytes_echoed{0};
     std::atomic<int> live_clients{0};
 };
-
-bool send_all(SOCKET s, const char* data, int length) {
-    while (length > 0) {
-        const int sent = send(s, data, length, 0);
-        if (sent == SOCKET_ERROR) return false;
-        data += sent;
-        length -= sent;
-    }
-    return true;
-}
-
-// Stage 01's serve_client: a worker spends the whole life of a connection in here.
-std::string serve_client(SOCKET client, std::atomic<std::uint64_t>& bytes_echoed) {
-    char buffer[buffer_size];
-    for (;;) {
-        const int received = recv(client, buffer, buffer_size, 0);
-        if (received == 0) return "closed by the client";
-        if (received == SOCKET_ERROR) return "recv failed: " + net::error_text(WSAGetLastError());
-        if (!send_all(client, buffer, received))
-            return "send failed: " + net::error_text(WSAGetLastError());
-        bytes_echoed += static_cast<std::uint64_t>(received);
-    }
-}
 
 // ANCHOR: worker_loop
 // Each worker: take a packet, act on it, come back for the next. GetQueuedCompletionStatus
@@ -113,44 +110,61 @@ void worker_loop(HANDLE port, const net::BlockingSockets& blocking, Counters& co
         // Ours now: the socket is closed when `client` goes out of scope.
         const std::unique_ptr<NewClient> client(reinterpret_cast<NewClient*>(overlapped));
         std::string why = serve_client(client->socket.get(), counters.bytes_echoed);
-        if (blocking.stopping()) why = "server stopping";
+        if (blocking.stopping()) why = "server stopping";  // the error was our wake-up
         net::log("client ", client->id, " disconnected: ", why, " (", --counters.live_clients,
                  " live)");
     }
 }
 // ANCHOR_END: worker_loop
 
-// ANCHOR: worker_pool
-// The workers, and how they end: one exit packet per worker, then join. Each exit packet
-// stops exactly one worker, whichever takes it, so N packets stop N workers. Being a
-// destructor, this also runs if main leaves by an exception: no std::thread is ever destroyed
-// unjoined (which would call std::terminate).
-class WorkerPool {
+// ANCHOR: orderly_shutdown
+// How the server stops, in order:
+//   1. Wake every worker blocked on a client (Ctrl+C did already; an exception did not), and
+//      every client still queued: their recv() fails at once now.
+//   2. One exit packet per worker, and join them all (net::WorkerPool::stop).
+//   3. Packets are queued in order but "may be dequeued in a different order" (Microsoft's I/O
+//      Completion Ports page), so a "new client" packet may still be in the port after the
+//      last worker has gone: take those out here, so that none is leaked.
+// main runs it after the accept loop; the destructor runs it if main leaves by an exception.
+class OrderlyShutdown {
 public:
-    template <class Work>
-    WorkerPool(HANDLE port, unsigned count, Work work) : port_(port) {
-        for (unsigned i = 0; i < count; ++i) threads_.emplace_back(work);
-    }
-    ~WorkerPool() { stop(); }
+    OrderlyShutdown(net::BlockingSockets& blocking, net::WorkerPool& pool, HANDLE port,
+                    Counters& counters)
+        : blocking_(blocking), pool_(pool), port_(port), counters_(counters) {}
+    ~OrderlyShutdown() { run(); }
+    OrderlyShutdown(const OrderlyShutdown&) = delete;
+    OrderlyShutdown& operator=(const OrderlyShutdown&) = delete;
 
-    void stop() {
-        for (std::size_t i = 0; i < threads_.size(); ++i)
-            PostQueuedCompletionStatus(port_, 0, exit_key, nullptr);
-        for (std::thread& thread : threads_) thread.join();
-        threads_.clear();
+    void run() {
+        if (done_) return;
+        done_ = true;
+        blocking_.stop_all();
+        pool_.stop();
+        DWORD bytes = 0;
+        ULONG_PTR key = 0;
+        OVERLAPPED* overlapped = nullptr;
+        while (GetQueuedCompletionStatus(port_, &bytes, &key, &overlapped, 0)) {
+            if (key != new_client_key) continue;
+            const std::unique_ptr<NewClient> client(reinterpret_cast<NewClient*>(overlapped));
+            net::log("client ", client->id, " disconnected: server stopping (",
+                     --counters_.live_clients, " live)");
+        }
     }
 
 private:
-    HANDLE port_;
-    std::vector<std::thread> threads_;
+    net::BlockingSockets& blocking_;
+    net::WorkerPool& pool_;
+    const HANDLE port_;
+    Counters& counters_;
+    bool done_ = false;
 };
-// ANCHOR_END: worker_pool
+// ANCHOR_END: orderly_shutdown
 
 }  // namespace
 
 int main(int argc, char* argv[]) {
     net::ServerOptions options;
-    unsigned workers = std::max(1u, std::thread::hardware_concurrency());
+    unsigned workers = net::processor_count();
     net::CommandLine command_line(
         "stage05_iocp_basics",
         "A TCP echo server whose accept loop hands clients to a thread pool through a "
@@ -163,8 +177,12 @@ int main(int argc, char* argv[]) {
     try {
         net::WinsockSession winsock;
 
+        // ANCHOR: ctrl_c
+        // Ctrl+C arrives on a thread of its own, while our threads may be blocked in accept(),
+        // recv() or send(): blocking.stop_all() wakes them all (common/blocking_sockets.h).
         net::BlockingSockets blocking;
         net::CtrlCHandler ctrl_c([&blocking] { blocking.stop_all(); });
+        // ANCHOR_END: ctrl_c
 
         const net::AdoptedSocket listener = blocking.adopt(net::make_listener(options));
         if (!listener) return blocking.stopping() ? 0 : 1;
@@ -181,34 +199,38 @@ int main(int argc, char* argv[]) {
             return 1;
         }
         Counters counters;
-        WorkerPool pool(port.get(), workers, [&] { worker_loop(port.get(), blocking, counters); });
+        net::WorkerPool pool(port.get(), workers,
+                             [&] { worker_loop(port.get(), blocking, counters); });
+        OrderlyShutdown orderly_shutdown(blocking, pool, port.get(), counters);
         // ANCHOR_END: create_port
         net::log(workers, " workers waiting on the completion port");
         net::log("listening on ", net::local_address(listener.get()));
 
         // ANCHOR: accept_loop
+        net::AcceptErrors accept_errors;
         std::uint64_t clients_served = 0;
         for (;;) {
             net::UniqueSocket accepted(accept(listener.get(), nullptr, nullptr));
+            const int error = accepted ? 0 : WSAGetLastError();  // before any other call
+            if (blocking.stopping()) break;                      // Ctrl+C woke accept() up
             if (!accepted) {
-                if (blocking.stopping()) break;
-                net::log("accept failed: ", net::error_text(WSAGetLastError()));
-                std::this_thread::sleep_for(std::chrono::milliseconds(100));
+                if (!accept_errors.survive(error)) return 1;
                 continue;
             }
-            auto client = std::make_unique<NewClient>();
-            client->socket = blocking.adopt(std::move(accepted));
-            if (!client->socket) break;
-            client->id = ++clients_served;
-            net::log("client ", client->id, " connected from ",
-                     net::peer_address(client->socket.get()), " (", ++counters.live_clients,
-                     " live)");
+            accept_errors.on_success();
+            net::AdoptedSocket client = blocking.adopt(std::move(accepted));
+            if (!client) break;  // Ctrl+C came between accept() and here
+            const std::uint64_t id = ++clients_served;
+            net::log("client ", id, " connected from ", net::peer_address(client.get()), " (",
+                     ++counters.live_clients, " live)");
+
             // Into the queue. From here the packet owns the client until a worker takes it.
+            auto packet = std::make_unique<NewClient>(NewClient{id, std::move(client)});
             if (PostQueuedCompletionStatus(port.get(), 0, new_client_key,
-                                           reinterpret_cast<OVERLAPPED*>(client.get()))) {
-                client.release();
+                                           reinterpret_cast<OVERLAPPED*>(packet.get()))) {
+                packet.release();
             } else {
-                net::log("client ", client->id, " dropped: PostQueuedCompletionStatus failed: ",
+                net::log("client ", id, " dropped: PostQueuedCompletionStatus failed: ",
                          net::error_text(static_cast<int>(GetLastError())), " (",
                          --counters.live_clients, " live)");
             }
@@ -216,21 +238,7 @@ int main(int argc, char* argv[]) {
         // ANCHOR_END: accept_loop
 
         // ANCHOR: shutdown
-        // Ctrl+C closed the listener and every client socket, so busy workers return from
-        // recv() and take the next packet. One exit packet per worker ends the pool. Packets
-        // are queued in order but "may be dequeued in a different order" (Microsoft's I/O
-        // Completion Ports page), so a "new client" packet may still be in the port after the
-        // last worker has gone: take those out here, so that none is leaked.
-        pool.stop();
-        DWORD bytes = 0;
-        ULONG_PTR key = 0;
-        OVERLAPPED* overlapped = nullptr;
-        while (GetQueuedCompletionStatus(port.get(), &bytes, &key, &overlapped, 0)) {
-            if (key != new_client_key) continue;
-            const std::unique_ptr<NewClient> client(reinterpret_cast<NewClient*>(overlapped));
-            net::log("client ", client->id, " disconnected: server stopping (",
-                     --counters.live_clients, " live)");
-        }
+        orderly_shutdown.run();
         // ANCHOR_END: shutdown
 
         net::log("stopped: ", clients_served, " clients served, ", counters.bytes_echoed.load(),

@@ -1,16 +1,17 @@
 // Stage 06 — overlapped I/O: start an operation, do something else, learn when it is done.
 //
-// New since stage 05: asynchronous socket I/O, without a completion port yet. WSARecv and
-// WSASend are given an OVERLAPPED and return at once; the operation goes on in the kernel,
-// which signals the OVERLAPPED's event when it is complete. One thread waits on all the
-// events at once (WSAWaitForMultipleEvents), and for each finished operation asks how it went
-// (WSAGetOverlappedResult) and starts the next one. Each client has one operation in flight
-// at a time: a receive, then the send of what arrived (continued until every byte is out),
-// then the next receive.
+// Base: stage 04. New since then: asynchronous socket I/O, without a completion port yet.
+// WSARecv and WSASend are given an OVERLAPPED and return at once; the operation goes on in the
+// kernel, which signals the OVERLAPPED's event when it is complete. One thread waits on all the
+// events at once (WSAWaitForMultipleEvents) instead of select(), and for each finished
+// operation asks how it went (WSAGetOverlappedResult) and starts the next one. Each client has
+// one operation in flight at a time: a receive, then the send of what arrived (continued until
+// every byte is out), then the next receive.
 //
 // The rule that comes with overlapped I/O: from the call until the completion is seen, the
 // OVERLAPPED and the buffer belong to the kernel. They must not move, be reused or be freed —
-// not even when the socket is closed, because closing only starts the cancellation.
+// not even when the operation is cancelled or the socket closed, because that only starts the
+// cancellation.
 //
 // What it still leaves out: WSAWaitForMultipleEvents waits on at most 64 handles
 // (WSA_MAXIMUM_WAIT_EVENTS). Two are ours (Ctrl+C, the listener), so this stage serves 62
@@ -20,19 +21,23 @@
 // Build without CMake, from the repository root:
 //   g++ -std=c++17 -O2 -I. stages/06_overlapped_io/main.cpp common/*.cpp -o stage06_overlapped_io.exe -lws2_32 -static
 //   cl /std:c++17 /EHsc /W4 /I. stages\06_overlapped_io\main.cpp common\*.cpp ws2_32.lib
+#include "common/accept_errors.h"
 #include "common/ctrl_c.h"
 #include "common/error_text.h"
 #include "common/listener.h"
 #include "common/log.h"
 #include "common/options.h"
+#include "common/refuse.h"
 #include "common/winsock.h"
 
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <exception>
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -42,9 +47,13 @@ constexpr DWORD buffer_size = 4096;
 constexpr DWORD first_client_slot = 2;
 constexpr unsigned max_clients = WSA_MAXIMUM_WAIT_EVENTS - first_client_slot;  // 62
 
+using Clock = std::chrono::steady_clock;
+
 // ANCHOR: client
-// One client and its one operation in flight. Held by std::unique_ptr so that its address —
-// and so the OVERLAPPED's and the buffer's — never changes while the kernel holds them.
+// One client and its one operation in flight — always exactly one, from the moment it is
+// added to the list until its last completion has been seen. Held by std::unique_ptr so that
+// its address — and so the OVERLAPPED's and the buffer's — never changes while the kernel
+// holds them.
 struct Client {
     std::uint64_t id = 0;
     net::UniqueSocket socket;
@@ -54,7 +63,6 @@ struct Client {
     bool sending = false;  // the operation in flight: false = WSARecv, true = WSASend
     DWORD to_send = 0;     // bytes of `buffer` to echo, and how many are sent already
     DWORD sent = 0;
-    bool in_flight = false;  // an operation has been started and its completion not yet seen
 };
 // ANCHOR_END: client
 
@@ -76,8 +84,7 @@ bool start_receive(Client& client) {
     DWORD flags = 0;
     const int result =
         WSARecv(client.socket.get(), &wsabuf, 1, nullptr, &flags, &client.overlapped, nullptr);
-    client.in_flight = !io_failed(result);
-    return client.in_flight;
+    return !io_failed(result);
 }
 
 bool start_send(Client& client) {
@@ -87,8 +94,7 @@ bool start_send(Client& client) {
     WSABUF wsabuf{client.to_send - client.sent, client.buffer + client.sent};
     const int result =
         WSASend(client.socket.get(), &wsabuf, 1, nullptr, 0, &client.overlapped, nullptr);
-    client.in_flight = !io_failed(result);
-    return client.in_flight;
+    return !io_failed(result);
 }
 // ANCHOR_END: start_io
 
@@ -97,42 +103,74 @@ public:
     EchoServer(SOCKET listener, WSAEVENT listener_event, WSAEVENT stop_event)
         : listener_(listener), listener_event_(listener_event), stop_event_(stop_event) {}
 
+    // main disconnects everyone after the loop; if it leaves by an exception, this does.
     ~EchoServer() { disconnect_all("server stopping"); }
 
-    // ANCHOR: wait_loop
+    // ANCHOR: run_once
     // One pass: wait until any event is signalled, then handle everything that is ready.
-    // Returns false when Ctrl+C set the stop event (or the wait itself failed).
+    // Returns false when the server must stop: Ctrl+C set the stop event, or a failure
+    // (failed() says so).
     bool run_once() {
-        std::vector<WSAEVENT> events{stop_event_, listener_event_};
+        // While accept() is paused (the system is short of sockets), the listener's event
+        // stays out of the wait: WSAEventSelect signals it again after every accept(), even a
+        // failed one, so waiting on it would spin.
+        const bool accepting = Clock::now() >= accept_paused_until_;
+        std::vector<WSAEVENT> events{stop_event_};
+        if (accepting) events.push_back(listener_event_);
         for (const auto& client : clients_) events.push_back(client->event.get());
+        const DWORD timeout = accepting ? WSA_INFINITE : milliseconds_until(accept_paused_until_);
         const DWORD signalled = WSAWaitForMultipleEvents(static_cast<DWORD>(events.size()),
-                                                         events.data(), FALSE, WSA_INFINITE, FALSE);
+                                                         events.data(), FALSE, timeout, FALSE);
         if (signalled == WSA_WAIT_FAILED) {
             net::log("WSAWaitForMultipleEvents failed: ", net::error_text(WSAGetLastError()));
+            failed_ = true;
             return false;
         }
         if (signalled == WSA_WAIT_EVENT_0) return false;  // the stop event
 
         // The wait names only the lowest signalled slot. Looking at every client, not just that
-        // one, keeps a busy low slot from starving the slots after it.
+        // one, keeps a busy low slot from starving the slots after it. WSAGetOverlappedResult
+        // with fWait FALSE is the documented way to ask "is it done yet?": while the operation
+        // is in flight it fails with WSA_IO_INCOMPLETE.
         for (std::size_t i = 0; i < clients_.size();) {
             Client& client = *clients_[i];
-            if (client.in_flight && HasOverlappedIoCompleted(&client.overlapped)) {
-                if (!handle_completion(client)) {
-                    clients_.erase(clients_.begin() + static_cast<std::ptrdiff_t>(i));
-                    continue;
-                }
+            DWORD bytes = 0, flags = 0;
+            const bool ok = WSAGetOverlappedResult(client.socket.get(), &client.overlapped, &bytes,
+                                                   FALSE, &flags) != FALSE;
+            const int error = ok ? 0 : WSAGetLastError();  // before any other call
+            if (!ok && error == WSA_IO_INCOMPLETE) {
+                ++i;  // still in flight
+            } else if (handle_completion(client, ok, error, bytes)) {
+                ++i;
+            } else {
+                clients_.erase(clients_.begin() + static_cast<std::ptrdiff_t>(i));
             }
-            ++i;
         }
         WSANETWORKEVENTS network_events{};
-        if (WSAEnumNetworkEvents(listener_, listener_event_, &network_events) == 0 &&
+        if (accepting && WSAEnumNetworkEvents(listener_, listener_event_, &network_events) == 0 &&
             (network_events.lNetworkEvents & FD_ACCEPT))
             handle_new_clients();
-        return true;
+        return !failed_;
     }
-    // ANCHOR_END: wait_loop
+    // ANCHOR_END: run_once
 
+    // ANCHOR: disconnect_all
+    // Each client has an operation in flight, and the kernel owns its OVERLAPPED and buffer
+    // until the completion is signalled. So: cancel it (CancelIoEx), wait for that completion
+    // — success or ERROR_OPERATION_ABORTED, it does not matter which — and only then free the
+    // Client, which closes its socket.
+    void disconnect_all(const std::string& why) {
+        for (auto& client : clients_) {
+            net::log("client ", client->id, " disconnected: ", why);
+            CancelIoEx(reinterpret_cast<HANDLE>(client->socket.get()), &client->overlapped);
+            const WSAEVENT event = client->event.get();
+            WSAWaitForMultipleEvents(1, &event, TRUE, WSA_INFINITE, FALSE);
+        }
+        clients_.clear();
+    }
+    // ANCHOR_END: disconnect_all
+
+    bool failed() const { return failed_; }
     std::uint64_t clients_served() const { return clients_served_; }
     std::uint64_t bytes_echoed() const { return bytes_echoed_; }
 
@@ -140,13 +178,11 @@ private:
     // ANCHOR: handle_completion
     // A finished operation: how did it go? Then start the next one. Returns false when the
     // client is done (its completion has been seen, so it may be freed now).
-    bool handle_completion(Client& client) {
-        client.in_flight = false;
+    bool handle_completion(Client& client, bool ok, int error, DWORD bytes) {
         WSAResetEvent(client.event.get());
-        DWORD bytes = 0, flags = 0;
-        if (!WSAGetOverlappedResult(client.socket.get(), &client.overlapped, &bytes, FALSE, &flags))
+        if (!ok)
             return close_client(client, (client.sending ? "send failed: " : "recv failed: ") +
-                                            net::error_text(WSAGetLastError()));
+                                            net::error_text(error));
         if (!client.sending) {
             if (bytes == 0) return close_client(client, "closed by the client");
             client.to_send = bytes;
@@ -167,22 +203,34 @@ private:
     // ANCHOR_END: handle_completion
 
     // ANCHOR: handle_new_clients
+    // The listener's event says connections are waiting: take every one of them. The listener
+    // is non-blocking (WSAEventSelect made it so), so accept() says WSAEWOULDBLOCK when the
+    // backlog is empty.
     void handle_new_clients() {
         for (;;) {
             net::UniqueSocket socket(accept(listener_, nullptr, nullptr));
+            const int error = socket ? 0 : WSAGetLastError();  // before any other call
             if (!socket) {
-                if (WSAGetLastError() != WSAEWOULDBLOCK)
-                    net::log("accept failed: ", net::error_text(WSAGetLastError()));
+                if (error == WSAEWOULDBLOCK) return;
+                const net::AcceptErrors::Next next = accept_errors_.on_error(error);
+                if (next == net::AcceptErrors::Next::accept_now) continue;
+                if (next == net::AcceptErrors::Next::accept_later)
+                    accept_paused_until_ = Clock::now() + accept_errors_.pause();
+                if (next == net::AcceptErrors::Next::stop) failed_ = true;
                 return;
             }
+            accept_errors_.on_success();
             // An accepted socket inherits the listener's WSAEventSelect, and with it the
             // non-blocking mode. Undo both: this socket's events come from its OVERLAPPED.
             WSAEventSelect(socket.get(), nullptr, 0);
             u_long non_blocking = 0;
             ioctlsocket(socket.get(), static_cast<long>(FIONBIO), &non_blocking);
             if (clients_.size() >= max_clients) {
-                refuse(socket.get());
-                continue;
+                // Over the limit: say so and close, rather than leave the client waiting for
+                // nothing. (This thread waits for the client's FIN meanwhile, up to drain_ms.)
+                net::refuse(socket.get(),
+                            "server full (" + std::to_string(max_clients) + " clients)");
+                continue;  // the UniqueSocket closes it
             }
             auto client = std::make_unique<Client>();
             client->socket = std::move(socket);
@@ -202,16 +250,6 @@ private:
             }
         }
     }
-
-    // Over the limit: say so and close, rather than leave the client waiting for nothing.
-    void refuse(SOCKET s) {
-        const std::string line =
-            "error: server full (" + std::to_string(max_clients) + " clients); try again later\n";
-        send(s, line.data(), static_cast<int>(line.size()), 0);
-        shutdown(s, SD_SEND);
-        net::log("refused a client from ", net::peer_address(s), ": ", clients_.size(),
-                 " clients already");
-    }
     // ANCHOR_END: handle_new_clients
 
     bool close_client(Client& client, const std::string& why) {
@@ -219,26 +257,18 @@ private:
         return false;
     }
 
-    // ANCHOR: disconnect_all
-    // Closing a socket cancels its pending operation, but the cancellation completes later:
-    // the kernel owns the OVERLAPPED and the buffer until it signals the event. So wait for
-    // that before the Client, and with it the OVERLAPPED, is freed.
-    void disconnect_all(const std::string& why) {
-        for (auto& client : clients_) {
-            net::log("client ", client->id, " disconnected: ", why);
-            client->socket.reset();  // closesocket: the cancellation starts
-            if (client->in_flight) {
-                const WSAEVENT event = client->event.get();
-                WSAWaitForMultipleEvents(1, &event, TRUE, WSA_INFINITE, FALSE);  // and ends
-            }
-        }
-        clients_.clear();
+    static DWORD milliseconds_until(Clock::time_point then) {
+        const auto left =
+            std::chrono::duration_cast<std::chrono::milliseconds>(then - Clock::now());
+        return left.count() > 0 ? static_cast<DWORD>(left.count()) : 0;
     }
-    // ANCHOR_END: disconnect_all
 
     const SOCKET listener_;
     const WSAEVENT listener_event_;
     const WSAEVENT stop_event_;
+    net::AcceptErrors accept_errors_;
+    Clock::time_point accept_paused_until_{};  // accept() again from then on
+    bool failed_ = false;
     std::vector<std::unique_ptr<Client>> clients_;
     std::uint64_t clients_served_ = 0;
     std::uint64_t bytes_echoed_ = 0;
@@ -258,7 +288,7 @@ int main(int argc, char* argv[]) {
         net::WinsockSession winsock;
 
         // ANCHOR: ctrl_c
-        // Ctrl+C only sets an event: the wait below includes it, so no socket has to be closed
+        // Ctrl+C only sets an event: the wait below includes it, so nothing has to be woken
         // from the handler's thread any more.
         const net::UniqueHandle stop_event(WSACreateEvent());
         if (!stop_event) throw std::runtime_error("WSACreateEvent failed");
@@ -280,17 +310,16 @@ int main(int argc, char* argv[]) {
         // ANCHOR_END: listener_event
         net::log("listening on ", net::local_address(listener.get()));
 
-        std::uint64_t clients_served = 0, bytes_echoed = 0;
-        {
-            EchoServer server(listener.get(), listener_event.get(), stop_event.get());
-            while (server.run_once()) {
-            }
-            clients_served = server.clients_served();
-            bytes_echoed = server.bytes_echoed();
-        }  // ~EchoServer: every client closed, every pending operation seen to its end
+        // ANCHOR: main_loop
+        EchoServer server(listener.get(), listener_event.get(), stop_event.get());
+        while (server.run_once()) {
+        }
+        server.disconnect_all("server stopping");
+        // ANCHOR_END: main_loop
 
-        net::log("stopped: ", clients_served, " clients served, ", bytes_echoed, " bytes echoed");
-        return 0;
+        net::log("stopped: ", server.clients_served(), " clients served, ", server.bytes_echoed(),
+                 " bytes echoed");
+        return server.failed() ? 1 : 0;
     } catch (const std::exception& error) {
         std::fprintf(stderr, "error: %s\n", error.what());
         return 1;

@@ -28,14 +28,14 @@ def _problems_of(tmp_path, text):
 
 def test_the_checker_accepts_a_true_quote(tmp_path):
     found, _ = notes.regions(REPO / STAGE01)
-    text = f"<!-- code: {STAGE01}#send_all -->\n```cpp\n{found['send_all']}\n```\n"
+    text = f"<!-- code: {STAGE01}#serve_client -->\n```cpp\n{found['serve_client']}\n```\n"
     assert _problems_of(tmp_path, text) == []
 
 
 def test_the_checker_rejects_a_quote_that_differs(tmp_path):
     found, _ = notes.regions(REPO / STAGE01)
-    stale = found["send_all"].replace("length -= sent;", "length -= sent; // changed")
-    text = f"<!-- code: {STAGE01}#send_all -->\n```cpp\n{stale}\n```\n"
+    stale = found["serve_client"].replace("char buffer[buffer_size];", "char buffer[64];")
+    text = f"<!-- code: {STAGE01}#serve_client -->\n```cpp\n{stale}\n```\n"
     assert any("differs from the code" in p for p in _problems_of(tmp_path, text))
 
 
