@@ -158,3 +158,17 @@ def test_ctrl_c_in_the_middle_of_a_transfer_exits_0(server):
         client.close()
         for thread in threads:
             thread.join(10)
+
+
+@pytest.mark.needs("echo")
+def test_ctrl_c_while_the_server_is_blocked_sending_to_a_client_that_never_reads_exits_0(server):
+    """The client sends and never reads: the server's send() to it blocks (stages 01, 02, 05,
+    07), and Ctrl+C must still end it — a call that closing the socket from another thread
+    would end is ended here by CancelIoEx (common/blocking_sockets.h, stage 07's cancel_all)."""
+    deaf = checks.connect(server.host, server.port)
+    try:
+        server.wait_for_line(r"^client \d+ connected")
+        checks.fill_until_stuck(deaf)
+        _stop_and_check(server)
+    finally:
+        deaf.close()
