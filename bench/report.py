@@ -465,7 +465,8 @@ def conclusions(results) -> list[str]:
                   for n, _ in RATE_TARGETS]
         ratios = [f"{times(mine / theirs)} at {num(n)}" for n, mine, theirs in ratios
                   if mine and theirs]
-        rows = [row for row in target_rows(results) if row.target.startswith(server["name"] + " ≥")]
+        rows = [row for row in target_rows(results)
+                if row.target.startswith(server["name"] + " ≥")]
         graded.append(f"{who(server['name'])} against {who(peer['name'])} (as many threads): "
                       f"{', '.join(ratios)} connections (64-byte messages); "
                       f"{sum(1 for row in rows if row.met)} of {len(rows)} rate targets met "
@@ -721,8 +722,8 @@ PANELS = {
 METRICS = {"rate": ("round trips per second", "round trips per second", 1.0, "log"),
            "p99_us": ("p99 latency", "p99 latency (ms)", 1e-3, "log"),
            # symlog: a model that adds nothing measurable per connection (select) shows 0.
-           "memory_per_connection": ("memory per connection", "KiB per connection", 1 / 1024,
-                                     "symlog")}
+           "memory_per_connection": ("memory per connection",
+                                     "KiB per connection (linear below 1)", 1 / 1024, "symlog")}
 
 
 def panels(results) -> list[Panel]:

@@ -86,6 +86,10 @@ def results(rate_07=11000.0, rate_fewer=5000.0, rate_matched=None, memory_07=430
     return found
 
 
+def committed():
+    return json.loads((NOTES / "benchmarks.json").read_text())
+
+
 def table_rows(text, heading):
     """{server: [cells]} of the first table after a heading in generated markdown."""
     after = text[text.index(heading):]
@@ -191,7 +195,7 @@ def sentence_figures(sentence, unit_pattern):
 
 @pytest.mark.parametrize("data", ["synthetic", "committed"])
 def test_fairness_sentence_matches_the_fairness_table(data):
-    found = results() if data == "synthetic" else json.loads((NOTES / "benchmarks.json").read_text())
+    found = results() if data == "synthetic" else committed()
     sentence = report.fairness_sentence(found)
     table = table_rows(report.results_block(found), "#### Fairness")
     pairs = sentence_figures(sentence, r"([\d.]+) with \*([^*]+)\*")
@@ -206,7 +210,7 @@ def test_fairness_sentence_matches_the_fairness_table(data):
 
 @pytest.mark.parametrize("data", ["synthetic", "committed"])
 def test_memory_sentence_matches_the_memory_table(data):
-    found = results() if data == "synthetic" else json.loads((NOTES / "benchmarks.json").read_text())
+    found = results() if data == "synthetic" else committed()
     table = table_rows(report.results_block(found), "#### Server memory per connection")
     pairs = re.findall(r"([\d,.]+) KiB for \*([^*]+)\* \(at ([\d,]+)\)",
                        report.memory_sentence(found))
@@ -270,7 +274,7 @@ def test_http_sentences_compare_by_one_rule():
 @pytest.mark.parametrize("data", ["synthetic", "committed", "no native"])
 def test_every_series_is_in_a_legend_and_no_panel_mixes_groups(data):
     found = {"synthetic": lambda: results(),
-             "committed": lambda: json.loads((NOTES / "benchmarks.json").read_text()),
+             "committed": committed,
              "no native": lambda: results(native=False)}[data]()
     every = {s["name"] for s in found["servers"]} | {
         p["server"] for p in found["points"] if p["kind"] == "echo"}
@@ -320,7 +324,7 @@ def test_the_figure_draws_what_panels_decides():
 
 def test_the_page_says_what_its_data_say():
     page = (NOTES / "benchmarks.md").read_text(encoding="utf-8")
-    data = json.loads((NOTES / "benchmarks.json").read_text())
+    data = committed()
     assert set(m.group(2) for m in report.BLOCK.finditer(page)) == set(report.BLOCKS)
     assert report.render(page, data) == page, \
         "notes/benchmarks.md is not what bench/report.py makes of notes/benchmarks.json: " \
