@@ -1,22 +1,148 @@
-"""Turns the ladder's results into the report: the generated part of notes/benchmarks.md (the
-tables, between its `generated` markers), notes/benchmarks.json and notes/benchmarks.png.
+"""Turns the ladder's results into the report: every generated block of notes/benchmarks.md
+(between `<!-- generated:NAME:begin -->` and `<!-- generated:NAME:end -->`), notes/benchmarks.json
+and notes/benchmarks.png.
 
     python3 bench/report.py build/bench/results.json     rewrite the report from saved results
+    python3 bench/report.py notes/benchmarks.json        ... or from the report's own data
+
+Every sentence of the page that states a figure is made here, from the data: a hand-written
+figure could not follow the next run. The prose around them says why, and states none.
+
+Two groups of servers are kept apart everywhere (see bench/run.py): "windows", the Windows
+programs (under Wine on Linux), and "native", the programs built for the host with no Wine.
+A native figure is never put in a Wine table or on a Wine plot's axes.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
-BEGIN, END = "<!-- generated:begin -->", "<!-- generated:end -->"
 CONNECTIONS = [1, 10, 100, 1000, 10000]
+SIZES = [64, 4096]
+GROUPS = ["windows", "native"]
+HTTP_PATHS = ["/about.txt", "/stats"]
+
+# The targets (notes/benchmarks.md, "The targets"), each graded against the asio peer that has
+# as many threads as the stage has workers: a peer with fewer threads loses by having too few
+# requests in flight, which says nothing about the stage.
+GRADED_STAGES = ["07", "08"]
+RATE_TARGETS = [(1, 1.0), (100, 2.0), (1000, 2.0)]  # (connections, at least this × the peer)
+MEMORY_TARGET_KIB, MEMORY_TARGET_CONNECTIONS = 8.0, 10000
+REQUESTS_TARGET_STAGE, REQUESTS_TARGET = "08", 7.0  # wineserver requests per echo, at most
+# Servers whose best rate from 10 connections on is within this share of the best of all are
+# "at the ceiling".
+CEILING_SHARE = 0.8
+# bench/wineserver_requests.py keeps a kind of request when it comes at least this often per echo.
+SHOWN_PER_ECHO = 0.1
+# A ratio within this much of 1 is "level".
+LEVEL = 0.1
+
+
+# --- reading the results ---------------------------------------------------------------------
+
+def servers(results, group: str | None = None) -> list[dict]:
+    """The servers, in the ladder's order, each with its group and role (results saved before
+    those were recorded: an "asio native" peer is native, the rest Windows programs)."""
+    found = []
+    for server in results["servers"]:
+        server = dict(server)
+        server.setdefault("group", "native" if "native" in server["name"] else "windows")
+        server.setdefault("role", "peer" if server["name"].startswith("asio") else "stage")
+        server.setdefault("threads", None)
+        if group is None or server["group"] == group:
+            found.append(server)
+    return found
+
+
+def names(results, group: str | None = None) -> list[str]:
+    return [server["name"] for server in servers(results, group)]
 
 
 def echo_points(results):
     return {(p["server"], p["size"], p["connections"]): p for p in results["points"]
             if p["kind"] == "echo"}
+
+
+def median(results, server: str, size: int, n: int, metric: str = "rate") -> float | None:
+    point = echo_points(results).get((server, size, n))
+    return point[metric]["median"] if point and metric in point else None
+
+
+def stage(results, number: str) -> dict | None:
+    """The Windows stage numbered `number` ("07"), if this run has it."""
+    for server in servers(results, "windows"):
+        if server["role"] == "stage" and server["name"].startswith(number + " "):
+            return server
+    return None
+
+
+def matched_peer(results, server: dict) -> dict | None:
+    """The peer of the same group with as many threads as `server`."""
+    for peer in servers(results, server["group"]):
+        if peer["role"] == "peer" and peer["threads"] and peer["threads"] == server["threads"]:
+            return peer
+    return None
+
+
+def other_peers(results, server: dict, peer: dict | None) -> list[dict]:
+    return [p for p in servers(results, server["group"])
+            if p["role"] == "peer" and (peer is None or p["name"] != peer["name"])]
+
+
+def processors(results) -> int | None:
+    match = re.match(r"(\d+) logical processors", results.get("machine", ""))
+    return int(match.group(1)) if match else None
+
+
+def group_label(results, group: str) -> str:
+    if group == "native":
+        return "Native programs (no Wine): the machine's ceiling"
+    if "wine" in results.get("runtime", "").lower():
+        return "Windows programs under Wine"
+    return "Windows programs, native"
+
+
+# --- formatting ------------------------------------------------------------------------------
+
+def num(value: float, digits: int = 0) -> str:
+    return f"{value:,.{digits}f}"
+
+
+def times(ratio: float) -> str:
+    return f"{ratio:.2f}×"
+
+
+def connections_text(n: int) -> str:
+    return f"{n:,} connection{'s' if n != 1 else ''}"
+
+
+def compared(ratio: float) -> str:
+    """A ratio in words, by the one rule the whole page uses."""
+    if ratio >= 1 + LEVEL:
+        return "ahead"
+    if ratio <= 1 - LEVEL:
+        return "behind"
+    return "level"
+
+
+def who(name: str) -> str:
+    """A server's name in a sentence: in italics, since names hold commas ("asio, 4 threads")."""
+    return f"*{name}*"
+
+
+def span(low: float, high: float, digits: int = 0) -> str:
+    return num(low, digits) if num(low, digits) == num(high, digits) else \
+        f"{num(low, digits)}–{num(high, digits)}"
+
+
+def series(items: list[str]) -> str:
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def cell(point, metric, scale=1.0, digits=0, spread=True):
@@ -25,83 +151,511 @@ def cell(point, metric, scale=1.0, digits=0, spread=True):
     if metric not in point:
         return "error" if point.get("errors") else "n/a"
     value = point[metric]
-    text = f"{value['median'] * scale:,.{digits}f}"
+    text = num(value["median"] * scale, digits)
     if spread and value["max"] != value["min"]:
-        text += f" <sub>{value['min'] * scale:,.{digits}f}–{value['max'] * scale:,.{digits}f}</sub>"
+        text += f" <sub>{num(value['min'] * scale, digits)}–{num(value['max'] * scale, digits)}</sub>"
     return text
 
 
-def table(results, size, metric, scale=1.0, digits=0, spread=True):
+def table(results, group, size, metric, scale=1.0, digits=0, spread=True):
     points = echo_points(results)
-    lines = ["| server | " + " | ".join(f"{n:,}" for n in CONNECTIONS) + " |",
+    lines = ["| server | " + " | ".join(num(n) for n in CONNECTIONS) + " |",
              "|---|" + "---:|" * len(CONNECTIONS)]
-    for server in results["servers"]:
+    for server in servers(results, group):
         row = [cell(points.get((server["name"], size, n)), metric, scale, digits, spread)
                if n in server["connections"] else "—" for n in CONNECTIONS]
         lines.append(f"| {server['name']} | " + " | ".join(row) + " |")
     return "\n".join(lines)
 
 
-def ratio(points, a, b, size, n):
-    pa, pb = points.get((a, size, n)), points.get((b, size, n))
-    if not pa or not pb or "rate" not in pa or "rate" not in pb:
-        return None
-    return pa["rate"]["median"] / pb["rate"]["median"]
-
-
-def targets(results):
-    points = echo_points(results)
-    names = [s["name"] for s in results["servers"]]
-    stage07 = "07 IOCP server"
-    peers = [n for n in names if n.startswith("asio,")]
-    if stage07 not in names or not peers:
-        return "(stage 07 or the asio peer was not part of this run)"
-    default_peer, matched_peer = peers[0], peers[-1]
-    lines = ["| target | measured | |", "|---|---|---|"]
-    for size in (64, 4096):
-        for n, want in ((1, 1.0), (100, 2.0), (1000, 2.0)):
-            got = ratio(points, stage07, default_peer, size, n)
-            matched = ratio(points, stage07, matched_peer, size, n)
-            if got is None:
-                continue
-            verdict = "met" if got >= want else "**not met**"
-            lines.append(f"| 07 ≥ {want:g}× {default_peer} at {n:,} connection"
-                         f"{'s' if n > 1 else ''}, {size} B | {got:.2f}× "
-                         f"(against {matched_peer}: {matched:.2f}×) | {verdict} |")
-    memory = points.get((stage07, 64, 10000))
-    if memory and "memory_per_connection" in memory:
-        kib = memory["memory_per_connection"]["median"] / 1024
-        lines.append(f"| 07 holds 10,000 connections under 8 KiB each | {kib:.1f} KiB per connection "
-                     f"| {'met' if kib < 8 else '**not met**'} |")
-    return "\n".join(lines)
-
-
-def setup_table(results):
+def setup_table(results, group):
     lines = ["| server | connections accepted and served per second |", "|---|---:|"]
+    wanted = names(results, group)
     for point in results["points"]:
-        if point["kind"] == "setup":
+        if point["kind"] == "setup" and point["server"] in wanted:
             lines.append(f"| {point['server']} | {cell(point, 'rate')} |")
     return "\n".join(lines)
 
 
+# --- the targets -----------------------------------------------------------------------------
+
+@dataclass
+class Target:
+    target: str
+    measured: str
+    met: bool | None  # None: not measured in this run
+
+
+def verdict(met: bool | None) -> str:
+    return {True: "met", False: "**not met**", None: "not measured"}[met]
+
+
+def skipped(results, number: str) -> dict | None:
+    for entry in results.get("skipped", []):
+        if entry["name"].startswith(number + " "):
+            return entry
+    return None
+
+
+def requests_per_echo(results, name: str) -> float | None:
+    counted = results.get("wineserver_requests", {}).get("servers", {}).get(name)
+    return counted["per_echo"] if counted else None
+
+
+def target_rows(results) -> list[Target]:
+    rows = []
+    for number in GRADED_STAGES:
+        server = stage(results, number)
+        if server is None:
+            why = skipped(results, number)
+            rows.append(Target(f"stage {number}'s targets",
+                               f"{why['name']}: {why['why']}" if why else "not part of this run",
+                               None))
+            continue
+        peer = matched_peer(results, server)
+        if peer is None:
+            rows.append(Target(f"{server['name']} against an asio peer with {server['threads']} "
+                               "threads", "no such peer in this run", None))
+        else:
+            others = other_peers(results, server, peer)
+            for size in SIZES:
+                for n, want in RATE_TARGETS:
+                    mine = median(results, server["name"], size, n)
+                    theirs = median(results, peer["name"], size, n)
+                    if mine is None or theirs is None:
+                        continue
+                    measured = f"{times(mine / theirs)} ({num(mine)} against {num(theirs)})"
+                    for other in others:
+                        against = median(results, other["name"], size, n)
+                        if against:
+                            measured += f"; against {other['name']}: {times(mine / against)}"
+                    rows.append(Target(f"{server['name']} ≥ {want:g}× {peer['name']} at "
+                                       f"{connections_text(n)}, {size} B", measured,
+                                       mine / theirs >= want))
+        memory = median(results, server["name"], 64, MEMORY_TARGET_CONNECTIONS,
+                        "memory_per_connection")
+        if memory is not None:
+            kib = memory / 1024
+            rows.append(Target(f"{server['name']} holds {num(MEMORY_TARGET_CONNECTIONS)} "
+                               f"connections under {MEMORY_TARGET_KIB:g} KiB each",
+                               f"{num(kib, 1)} KiB per connection", kib < MEMORY_TARGET_KIB))
+    wanted = f"stage {REQUESTS_TARGET_STAGE} needs at most {REQUESTS_TARGET:g} wineserver " \
+             "requests per echo"
+    server = stage(results, REQUESTS_TARGET_STAGE)
+    counted = requests_per_echo(results, server["name"]) if server else None
+    reference = stage(results, "07")
+    reference_count = requests_per_echo(results, reference["name"]) if reference else None
+    besides = f" (07: {num(reference_count, 1)})" if reference_count is not None else ""
+    if counted is None:
+        why = skipped(results, REQUESTS_TARGET_STAGE)
+        rows.append(Target(wanted, "not counted: " + (why["why"] if why else "not in this run")
+                           + besides, None))
+    else:
+        rows.append(Target(wanted, num(counted, 1) + besides, counted <= REQUESTS_TARGET))
+    return rows
+
+
+def targets(results) -> str:
+    lines = ["| target | measured | |", "|---|---|---|"]
+    lines += [f"| {row.target} | {row.measured} | {verdict(row.met)} |"
+              for row in target_rows(results)]
+    return "\n".join(lines)
+
+
+# --- wineserver requests per echo ------------------------------------------------------------
+
+def requests_table(results) -> str:
+    counted = results.get("wineserver_requests", {}).get("servers", {})
+    if not counted:
+        return "(not counted in this run: `bench/wineserver_requests.py` counts them)"
+    lines = ["| server | wineserver requests per echo | the most frequent, per echo | counted on |",
+             "|---|---:|---|---|"]
+    for name in names(results, "windows") + [n for n in counted if n not in names(results)]:
+        if name in counted:
+            entry = counted[name]
+            kinds = ", ".join(f"`{kind}` {num(value, 1)}" for kind, value in
+                              list(entry["kinds"].items())[:6])
+            lines.append(f"| {name} | {num(entry['per_echo'], 1)} | {kinds} | {entry['date']} |")
+    return "\n".join(lines)
+
+
+def requests_side_by_side(results) -> str:
+    """Stage 07 and stage 08 kind by kind, with 07's matched asio peer: what the fully
+    asynchronous design adds and removes per echo."""
+    counted = results.get("wineserver_requests", {}).get("servers", {})
+    columns, empty = [], {}
+    for number in ("07", "08"):
+        server = stage(results, number)
+        why = skipped(results, number)
+        if server and server["name"] in counted:
+            columns.append((server["name"], counted[server["name"]]))
+        else:
+            label = server["name"] if server else why["name"] if why else f"stage {number}"
+            columns.append((label, None))
+            empty[label] = "not built" if why else "not counted"
+    reference = stage(results, "07")
+    peer = matched_peer(results, reference) if reference else None
+    if peer and peer["name"] in counted:
+        columns.append((peer["name"], counted[peer["name"]]))
+    kinds = []
+    for _, entry in columns:
+        for kind in (entry or {}).get("kinds", {}):
+            if kind not in kinds:
+                kinds.append(kind)
+    lines = ["| request | " + " | ".join(name for name, _ in columns) + " |",
+             "|---|" + "---:|" * len(columns)]
+    rare = f"<{SHOWN_PER_ECHO:g}"  # counted, but too rare per echo to be kept by kind
+    for kind in kinds:
+        lines.append(f"| `{kind}` | " + " | ".join(
+            (num(entry["kinds"][kind], 2) if kind in entry["kinds"] else rare) if entry
+            else empty[name] for name, entry in columns) + " |")
+    lines.append("| **all requests** | " + " | ".join(
+        f"**{num(entry['per_echo'], 1)}**" if entry else empty[name]
+        for name, entry in columns) + " |")
+    return "\n".join(lines)
+
+
+# --- sentences made from the data ------------------------------------------------------------
+
+def echo_range(results, name: str, size: int, metric: str = "rate",
+               from_n: int = 1) -> tuple[float, float] | None:
+    values = [v for n in CONNECTIONS if n >= from_n
+              for v in [median(results, name, size, n, metric)] if v is not None]
+    return (min(values), max(values)) if values else None
+
+
+def ceiling(results, group: str = "windows", size: int = 64) -> tuple[list[str], float, float]:
+    """The servers at the ceiling from 10 connections on, and the range of their medians."""
+    best = {name: r[1] for name in names(results, group)
+            for r in [echo_range(results, name, size, from_n=10)] if r}
+    if not best:
+        return [], 0.0, 0.0
+    top = max(best.values())
+    at = [name for name, value in best.items() if value >= CEILING_SHARE * top]
+    ranges = [echo_range(results, name, size, from_n=10) for name in at]
+    return at, min(r[0] for r in ranges), max(r[1] for r in ranges)
+
+
+def metric_range(results, server_names, metric, size=64, from_n=10) -> tuple[float, float] | None:
+    values = [v for name in server_names for n in CONNECTIONS if n >= from_n
+              for v in [median(results, name, size, n, metric)] if v is not None]
+    return (min(values), max(values)) if values else None
+
+
+def one_connection_sentence(results, size=64) -> str:
+    rates = [(median(results, name, size, 1), name) for name in names(results, "windows")]
+    rates = sorted(((rate, name) for rate, name in rates if rate is not None), reverse=True)
+    if not rates:
+        return ""
+    parts = []
+    for rate, name in rates:
+        count = requests_per_echo(results, name)
+        parts.append(f"{who(name)} {num(rate)}" +
+                     (f" ({num(count, 1)} requests per echo)" if count is not None else ""))
+    return ("**One connection** is pure latency, each echo waiting for its chain of requests. "
+            f"Round trips a second at one connection, {size}-byte messages: "
+            + "; ".join(parts) + ".")
+
+
+def ceiling_sentence(results, size=64) -> str:
+    at, low, high = ceiling(results, "windows", size)
+    if not at:
+        return ""
+    if len(at) == 1:
+        text = (f"**From 10 connections on**, only {who(at[0])} was measured in this run: "
+                f"{span(low, high)} round trips a second (medians, {size}-byte messages).")
+    else:
+        text = (f"**From 10 connections on**, {series([who(n) for n in at])} meet the same "
+                f"ceiling: {span(low, high)} round trips a second (medians, {size}-byte messages).")
+    cpu = {metric: metric_range(results, at, metric, size)
+           for metric in ("server_cpu", "wineserver_cpu", "loadgen_cpu")}
+    cores = processors(results)
+    if all(cpu.values()):
+        server_max, wineserver_max = cpu["server_cpu"][1], cpu["wineserver_cpu"][1]
+        # wineserver is one thread: one core is all it can use.
+        saturated = wineserver_max >= 0.9 or (cores is not None and server_max >= 0.9 * cores)
+        text += (" " + ("Something is saturated there" if saturated else
+                        "None of the processes is saturated there")
+                 + f": the server uses {span(cpu['server_cpu'][0], server_max, 2)} cores, "
+                 f"wineserver {span(cpu['wineserver_cpu'][0], wineserver_max, 2)} (one thread: "
+                 f"at most 1), the load generator {span(*cpu['loadgen_cpu'], 2)}"
+                 + (f", of {cores} cores." if cores else "."))
+    below = []
+    for name in names(results, "windows"):
+        reached = echo_range(results, name, size)
+        if name not in at and reached:
+            below.append(f"{who(name)} {span(*reached)}")
+    if below:
+        text += " The others stay below it at every count they ran: " + "; ".join(below) + "."
+    return text
+
+
+def fairness_sentence(results, n=1000, size=64) -> str:
+    found = sorted((value, name) for name in names(results, "windows")
+                   for value in [median(results, name, size, n, "fairness")] if value is not None)
+    if not found:
+        return ""
+    return (f"At {connections_text(n)} the slowest connection got, of the mean's round trips: "
+            + ", ".join(f"{num(value, 2)} with {who(name)}" for value, name in found)
+            + " (1.00 is perfectly fair).")
+
+
+MEMORY_FROM = 100  # below, a page more or less of the process's memory swamps the figure
+
+
+def memory_figures(results, group="windows", size=64) -> list[tuple[float, str, int]]:
+    """(KiB per connection, server, connections) at the most connections each server ran, for
+    the servers that ran MEMORY_FROM connections or more; the largest first."""
+    found = []
+    for name in names(results, group):
+        counts = [n for n in CONNECTIONS if n >= MEMORY_FROM and
+                  median(results, name, size, n, "memory_per_connection") is not None]
+        if counts:
+            n = max(counts)
+            found.append((median(results, name, size, n, "memory_per_connection") / 1024, name, n))
+    return sorted(found, reverse=True)
+
+
+def memory_sentence(results, group="windows", size=64) -> str:
+    return ", ".join(f"{num(kib, 1)} KiB for {who(name)} (at {num(n)})"
+                     for kib, name, n in memory_figures(results, group, size))
+
+
+def best(results, group, size=64) -> tuple[float, str, int] | None:
+    found = [(median(results, name, size, n), name, n) for name in names(results, group)
+             for n in CONNECTIONS if median(results, name, size, n) is not None]
+    return max(found) if found else None
+
+
+def loadgen_sentence(results) -> str:
+    usage = metric_range(results, names(results, "windows"), "loadgen_cpu", 64, from_n=1)
+    if not usage:
+        return "(no load generator figures in this run)"
+    text = (f"Against the Windows programs it used at most {num(usage[1], 2)} of a core "
+            "(its own table below)")
+    wine_best, native_best = best(results, "windows"), best(results, "native")
+    if wine_best and native_best:
+        text += (f"; against {who(native_best[1])} the same program drove {num(native_best[0])} "
+                 f"round trips a second, {native_best[0] / wine_best[0]:.1f}× the best median "
+                 f"under Wine ({num(wine_best[0])}, {who(wine_best[1])})")
+    return text + "."
+
+
+def conclusions(results) -> list[str]:
+    """Five lines: what to take away, every figure from the data."""
+    lines = []
+    at, low, high = ceiling(results)
+    if len(at) > 1:
+        lines.append(f"Under Wine the ceiling is wineserver's, not the design's: from 10 "
+                     f"connections on, {series([who(n) for n in at])} all land at "
+                     f"{span(low, high)} round trips a second (64-byte messages).")
+    elif at:
+        lines.append(f"From 10 connections on, only {who(at[0])} was measured in this run: "
+                     f"{span(low, high)} round trips a second (64-byte messages).")
+    else:
+        lines.append("No Windows program ran 10 connections or more in this run.")
+
+    graded = []
+    for number in GRADED_STAGES:
+        server = stage(results, number)
+        peer = matched_peer(results, server) if server else None
+        if not peer:
+            continue
+        ratios = [(n, median(results, server["name"], 64, n), median(results, peer["name"], 64, n))
+                  for n, _ in RATE_TARGETS]
+        ratios = [f"{times(mine / theirs)} at {num(n)}" for n, mine, theirs in ratios
+                  if mine and theirs]
+        rows = [row for row in target_rows(results)
+                if row.target.startswith(server["name"] + " ≥")]
+        graded.append(f"{who(server['name'])} against {who(peer['name'])} (as many threads): "
+                      f"{', '.join(ratios)} connections (64-byte messages); "
+                      f"{sum(1 for row in rows if row.met)} of {len(rows)} rate targets met "
+                      "(both message sizes)")
+    lines.append("; ".join(graded) + "." if graded else
+                 "No stage could be graded against a peer with as many threads in this run.")
+
+    figures = memory_figures(results)
+    if figures:
+        keep = {figures[0][1], figures[-1][1]}
+        for number in GRADED_STAGES:
+            server = stage(results, number)
+            peer = matched_peer(results, server) if server else None
+            keep |= {x["name"] for x in (server, peer) if x}
+        lines.append("Memory per connection tells the models apart best: " + ", ".join(
+            f"{num(kib, 1)} KiB for {who(name)} (at {num(n)} connections)"
+            for kib, name, n in figures if name in keep) + ".")
+    else:
+        lines.append("No memory figures in this run.")
+
+    counted = results.get("wineserver_requests", {}).get("servers", {})
+    parts = []
+    for number in ("07", "08"):
+        server = stage(results, number)
+        count = requests_per_echo(results, server["name"]) if server else None
+        if count is not None:
+            parts.append(f"{num(count, 1)} for {who(server['name'])}")
+        else:
+            why = skipped(results, number)
+            parts.append(f"none yet for stage {number}" + (f" ({why['why']})" if why else ""))
+    reference = stage(results, "07")
+    peer = matched_peer(results, reference) if reference else None
+    if peer and peer["name"] in counted:
+        parts.append(f"{num(counted[peer['name']]['per_echo'], 1)} for {who(peer['name'])}")
+    lines.append("wineserver requests per echo, the cost a design controls under Wine: "
+                 + ", ".join(parts) + f" (target: {REQUESTS_TARGET:g} or fewer for stage "
+                 f"{REQUESTS_TARGET_STAGE})." if counted else
+                 "wineserver requests per echo were not counted in this run.")
+
+    wine_best, native_best = best(results, "windows"), best(results, "native")
+    lines.append(
+        f"Natively, with no wineserver, {who(native_best[1])} reaches {num(native_best[0])} round "
+        f"trips a second (at {connections_text(native_best[2])}), "
+        f"{native_best[0] / wine_best[0]:.1f}× the best figure under Wine ({num(wine_best[0])}, "
+        f"{who(wine_best[1])} at {connections_text(wine_best[2])}): these Wine figures rank "
+        "designs under Wine, not on Windows."
+        if wine_best and native_best else
+        "No native run in this data: nothing here measures the machine without Wine.")
+    return lines
+
+
+def http_points(results):
+    return {(p["server"], p["path"], p["connections"]): p for p in results["points"]
+            if p["kind"] == "http"}
+
+
+def http_sentences(results) -> list[str]:
+    points = http_points(results)
+    http_servers = results.get("http_servers", [])
+    stages = [s for s in http_servers if not s.startswith("asio")]
+    peers = [s for s in http_servers if s.startswith("asio")]
+    if not stages or not peers:
+        return ["(stage 09 or its peer was not part of this run)"]
+    mine, theirs = stages[0], peers[0]
+    counts = sorted({n for (_, _, n) in points})
+    sizes = results.get("http_files", {})
+    found = []
+    for path in HTTP_PATHS:
+        pairs = [(n, points.get((mine, path, n)), points.get((theirs, path, n))) for n in counts]
+        pairs = [(n, a["rate"]["median"], b["rate"]["median"]) for n, a, b in pairs
+                 if a and b and "rate" in a and "rate" in b]
+        if not pairs:
+            continue
+        what = f"`{path}`" + (f" ({num(sizes[path])} bytes)" if path in sizes else "")
+        found.append(
+            f"{what}, {who(mine)} against {who(theirs)}: " + "; ".join(
+                f"{compared(a / b)} at {connections_text(n)} "
+                f"({num(a)} against {num(b)} requests a second, {times(a / b)})"
+                for n, a, b in pairs) + ".")
+    middle = [n for n in counts if 1 < n < max(counts)]
+    if middle:
+        n = middle[0]
+        tails = []
+        for path in HTTP_PATHS:
+            a, b = points.get((mine, path, n)), points.get((theirs, path, n))
+            if a and b and "p99_us" in a and "p99_us" in b:
+                tails.append(f"`{path}` {num(a['p99_us']['median'] / 1000, 2)} ms against "
+                             f"{num(b['p99_us']['median'] / 1000, 2)} ms")
+        if tails:
+            found.append(f"p99 at {connections_text(n)}, {who(mine)} against {who(theirs)}: "
+                         + "; ".join(tails) + ".")
+    return found
+
+
+# --- the blocks of the page ------------------------------------------------------------------
+
+def summary_block(results) -> str:
+    return ("**What to conclude** (from the run of " + results["date"] + "; every figure below "
+            "is computed from [benchmarks.json](benchmarks.json)):\n\n"
+            + "\n".join(f"{i}. {line}" for i, line in enumerate(conclusions(results), 1)))
+
+
+def measured_block(results) -> str:
+    return "**The load generator is not the bottleneck.** " + loadgen_sentence(results)
+
+
+def reading_block(results) -> str:
+    parts = [requests_table(results),
+             "Stage 07 and stage 08 side by side, with the asio peer that has as many threads "
+             "where it was counted (requests per echo, by kind):",
+             requests_side_by_side(results)]
+    bullets = [one_connection_sentence(results), ceiling_sentence(results)]
+    fairness = fairness_sentence(results)
+    if fairness:
+        bullets.append("**Latency grows with connections** for everyone, as a closed loop must: "
+                       "with N connections and a ceiling of R round trips a second, each waits "
+                       "about N / R. What differs is the tail. " + fairness)
+    memory = memory_sentence(results)
+    if memory:
+        bullets.append("**Memory per connection**, at the most connections each model ran (from "
+                       f"{num(MEMORY_FROM)} on): " + memory + ".")
+    parts.append("\n".join(f"- {b}" for b in bullets if b))
+    return "\n\n".join(parts)
+
+
+def http_block(results) -> str:
+    return "\n".join(f"- {line}" for line in http_sentences(results))
+
+
 def http_table(results, metric, scale=1.0, digits=0):
-    points = {(p["server"], p["path"], p["connections"]): p for p in results["points"]
-              if p["kind"] == "http"}
-    counts = sorted({p["connections"] for p in results["points"] if p["kind"] == "http"})
+    points = http_points(results)
+    counts = sorted({n for (_, _, n) in points})
     if not counts:
         return "(no HTTP points in this run)"
-    lines = ["| server | path | " + " | ".join(f"{n:,}" for n in counts) + " |",
+    lines = ["| server | path | " + " | ".join(num(n) for n in counts) + " |",
              "|---|---|" + "---:|" * len(counts)]
     for server in results.get("http_servers", []):
-        for path in ("/about.txt", "/stats"):
+        for path in HTTP_PATHS:
             row = [cell(points.get((server, path, n)), metric, scale, digits) for n in counts]
             lines.append(f"| {server} | `{path}` | " + " | ".join(row) + " |")
     return "\n".join(lines)
 
 
-def generated_text(results) -> str:
+def group_tables(results, group: str, level: str = "####") -> list[str]:
+    tables = [
+        ("Round trips per second, 64-byte messages", table(results, group, 64, "rate")),
+        ("Round trips per second, 4 KiB messages", table(results, group, 4096, "rate")),
+        ("p99 latency (ms), 64-byte messages", table(results, group, 64, "p99_us", 1e-3, 2)),
+        ("p99 latency (ms), 4 KiB messages", table(results, group, 4096, "p99_us", 1e-3, 2)),
+        ("p50 and p99.9 latency (ms), 64-byte messages",
+         "p50:\n\n" + table(results, group, 64, "p50_us", 1e-3, 2, False) + "\n\np99.9:\n\n"
+         + table(results, group, 64, "p999_us", 1e-3, 2, False)),
+        ("Fairness (the slowest connection's round trips ÷ the mean), 64-byte messages",
+         table(results, group, 64, "fairness", 1, 2, False)),
+        ("Server memory per connection (KiB), 64-byte messages",
+         table(results, group, 64, "memory_per_connection", 1 / 1024, 1, False)),
+        ("Server CPU (cores busy), 64-byte messages",
+         table(results, group, 64, "server_cpu", 1, 2, False)),
+    ]
+    if group == "windows" and "wine" in results.get("runtime", "").lower():
+        tables.append(("wineserver CPU (cores busy) while serving, 64-byte messages",
+                       table(results, group, 64, "wineserver_cpu", 1, 2, False)))
+    tables += [
+        ("The load generator's own CPU (cores busy), 64-byte messages",
+         table(results, group, 64, "loadgen_cpu", 1, 2, False)),
+        ("Connection setup", setup_table(results, group)),
+    ]
+    # A table with no figure and no error in it (that size or metric was not run) is left out.
+    def has_figures(body: str) -> bool:
+        return any(cell.strip() not in ("", "—", "n/a")
+                   for line in body.splitlines()
+                   if line.startswith("| ") and not line.startswith("| server |")
+                   for cell in line.split("|")[2:-1])
+    return [f"{level} {title}\n\n{body}" for title, body in tables if has_figures(body)]
+
+
+def has_echo_data(results, group: str) -> bool:
+    wanted = set(names(results, group))
+    return any(p["kind"] == "echo" and p["server"] in wanted for p in results["points"])
+
+
+def not_run_text(results) -> str:
+    lines = [f"- **{x['name']}**: {x['why_not']}." for x in servers(results) if x["why_not"]]
+    lines += [f"- **{x['name']}**: skipped, {x['why']}." for x in results.get("skipped", [])]
+    return "\n".join(lines) if lines else "(every model ran at every count)"
+
+
+def results_block(results) -> str:
     s = results["settings"]
-    why = "\n".join(f"- **{x['name']}**: {x['why_not']}." for x in results["servers"] if x["why_not"])
     parts = [
         f"Measured on {results['date']}: {results['machine']}; {results['runtime']}. "
         f"Each point ran {s['runs']} times, servers interleaved; a cell is the median, with the "
@@ -111,76 +665,183 @@ def generated_text(results) -> str:
         f"round trips). The whole ladder took {results['minutes']} minutes; "
         f"`bench/run.sh` made this section, the plot and `benchmarks.json`.",
         "### Targets\n\n" + targets(results),
-        "### Round trips per second, 64-byte messages\n\n" + table(results, 64, "rate"),
-        "### Round trips per second, 4 KiB messages\n\n" + table(results, 4096, "rate"),
-        "### p99 latency (ms), 64-byte messages\n\n" + table(results, 64, "p99_us", 1e-3, 2),
-        "### p99 latency (ms), 4 KiB messages\n\n" + table(results, 4096, "p99_us", 1e-3, 2),
-        "### p50 and p99.9 latency (ms), 64-byte messages\n\np50:\n\n"
-        + table(results, 64, "p50_us", 1e-3, 2, False) + "\n\np99.9:\n\n"
-        + table(results, 64, "p999_us", 1e-3, 2, False),
-        "### Fairness (the slowest connection's round trips ÷ the mean), 64-byte messages\n\n"
-        + table(results, 64, "fairness", 1, 2, False),
-        "### Server memory per connection (KiB), 64-byte messages\n\n"
-        + table(results, 64, "memory_per_connection", 1 / 1024, 1, False),
-        "### Server CPU (cores busy), 64-byte messages\n\n"
-        + table(results, 64, "server_cpu", 1, 2, False),
-        "### wineserver CPU (cores busy) while serving, 64-byte messages\n\n"
-        + table(results, 64, "wineserver_cpu", 1, 2, False),
-        "### The load generator's own CPU (cores busy), 64-byte messages\n\n"
-        + table(results, 64, "loadgen_cpu", 1, 2, False),
-        "### Connection setup\n\n" + setup_table(results),
+    ]
+    for group in GROUPS:
+        if has_echo_data(results, group):
+            parts.append(f"### {group_label(results, group)}")
+            parts += group_tables(results, group)
+    parts += [
         f"### HTTP: requests per second (wrk, {results.get('http_seconds', 2)} s a run, keep-alive)"
         "\n\n" + http_table(results, "rate"),
         "### HTTP: p99 latency (ms, as wrk reports it)\n\n" + http_table(results, "p99_us", 1e-3, 2),
-        "### Where a model was not run\n\n" + why,
-        "![Round trips per second and p99 latency against connections]"
+        "### Where a model was not run\n\n" + not_run_text(results),
+        "![Under Wine: round trips per second, p99 latency and memory per connection against "
+        "connections; natively, on separate axes, the same for the native programs]"
         "(benchmarks.png)",
     ]
     return "\n\n".join(parts)
 
 
-def plot(results, path: Path) -> None:
+BLOCKS = {"summary": summary_block, "measured": measured_block, "reading": reading_block,
+          "http": http_block, "results": results_block}
+BLOCK = re.compile(r"(<!-- generated:(\w+):begin -->).*?(<!-- generated:\2:end -->)", re.S)
+
+
+def render(page: str, results) -> str:
+    """The page with every generated block rewritten from `results`."""
+    found = [match.group(2) for match in BLOCK.finditer(page)]
+    unknown = [name for name in found if name not in BLOCKS]
+    if unknown:
+        raise ValueError(f"the page has generated blocks this report does not make: {unknown}")
+    return BLOCK.sub(lambda m: f"{m.group(1)}\n{BLOCKS[m.group(2)](results)}\n{m.group(3)}", page)
+
+
+def generated_text(results) -> str:
+    """Every block, in the page's order (what the tests read)."""
+    return "\n\n".join(make(results) for make in BLOCKS.values())
+
+
+# --- the plot --------------------------------------------------------------------------------
+
+@dataclass
+class Panel:
+    group: str
+    metric: str
+    size: int
+    title: str
+    ylabel: str
+    scale: float
+    yscale: str
+    series: list[str]  # the servers drawn on it, in the ladder's order
+
+
+PANELS = {
+    "windows": [("rate", 64), ("rate", 4096), ("p99_us", 64), ("memory_per_connection", 64)],
+    "native": [("rate", 64), ("p99_us", 64)],
+}
+METRICS = {"rate": ("round trips per second", "round trips per second", 1.0, "log"),
+           "p99_us": ("p99 latency", "p99 latency (ms)", 1e-3, "log"),
+           # symlog: a model that adds nothing measurable per connection (select) shows 0.
+           "memory_per_connection": ("memory per connection",
+                                     "KiB per connection (linear below 1)", 1 / 1024, "symlog")}
+
+
+def panels(results) -> list[Panel]:
+    """What the plot draws: per group, the panels that have data, each with its series. A
+    group without data gets no panel at all."""
+    found = []
+    for group in GROUPS:
+        for metric, size in PANELS[group]:
+            drawn = [name for name in names(results, group)
+                     if any(median(results, name, size, n, metric) is not None
+                            for n in CONNECTIONS)]
+            if drawn:
+                title, ylabel, scale, yscale = METRICS[metric]
+                found.append(Panel(group, metric, size, f"{title}, {size}-byte messages", ylabel,
+                                   scale, yscale, drawn))
+    return found
+
+
+def legend_entries(results, group: str) -> list[str]:
+    """The legend of a group's panels: every server of the group, one entry each, saying so
+    when it has nothing to draw (every run failed), so that no server silently disappears."""
+    drawn = {name for panel in panels(results) if panel.group == group for name in panel.series}
+    listed = names(results, group)
+    return [name if name in drawn else f"{name} (no data)" for name in listed]
+
+
+MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*", "h", "<", ">"]
+
+
+def figure_of(results):
+    """The plot as a matplotlib Figure: panels() decides what goes on it."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullFormatter
 
-    points = echo_points(results)
-    figure, axes = plt.subplots(2, 2, figsize=(12, 9))
-    for row, size in enumerate((64, 4096)):
-        for column, (metric, label, scale) in enumerate(
-                (("rate", "round trips per second", 1.0), ("p99_us", "p99 latency (ms)", 1e-3))):
-            ax = axes[row][column]
-            for server in results["servers"]:
-                xs, ys = [], []
+    def label(value, _=None):
+        return num(value, 0) if value >= 1 else f"{value:g}"
+
+    chosen = panels(results)
+    groups = [g for g in GROUPS if any(p.group == g for p in chosen)]
+    rows = {g: (sum(1 for p in chosen if p.group == g) + 1) // 2 for g in groups}
+    figure = plt.figure(figsize=(15, 4.3 * sum(rows.values()) + 0.6 * len(groups)),
+                        layout="constrained")
+    subfigures = figure.subfigures(len(groups), 1, height_ratios=[rows[g] for g in groups],
+                                   squeeze=False)[:, 0]
+    for subfigure, group in zip(subfigures, groups):
+        listed = names(results, group)
+        palette = plt.get_cmap("tab10" if len(listed) <= 10 else "tab20")
+        style = {name: dict(color=palette(i % palette.N), marker=MARKERS[i % len(MARKERS)],
+                            linestyle="--" if name.startswith("asio") else "-")
+                 for i, name in enumerate(listed)}
+        grid = subfigure.add_gridspec(rows[group], 3, width_ratios=[1, 1, 0.42])
+        mine = [p for p in chosen if p.group == group]
+        for index, panel in enumerate(mine):
+            ax = subfigure.add_subplot(grid[index // 2, index % 2])
+            highest = 0.0
+            for order, name in enumerate(panel.series):
+                # Nudged sideways, a little per series, so that no point hides another.
+                nudge = 10 ** (0.03 * (order - (len(panel.series) - 1) / 2))
+                xs, ys, low, high = [], [], [], []
                 for n in CONNECTIONS:
-                    point = points.get((server["name"], size, n))
-                    if point and metric in point:
-                        xs.append(n)
-                        ys.append(point[metric]["median"] * scale)
-                if xs:
-                    style = "--" if server["name"].startswith("asio") else "-"
-                    ax.plot(xs, ys, style, marker="o", label=server["name"])
+                    point = echo_points(results).get((name, panel.size, n))
+                    if point and panel.metric in point:
+                        value = point[panel.metric]
+                        xs.append(n * nudge)
+                        ys.append(value["median"] * panel.scale)
+                        low.append((value["median"] - value["min"]) * panel.scale)
+                        high.append((value["max"] - value["median"]) * panel.scale)
+                        highest = max(highest, value["max"] * panel.scale)
+                ax.errorbar(xs, ys, yerr=[low, high], capsize=3, markersize=5, linewidth=1.4,
+                            elinewidth=1, label=name, **style[name])
             ax.set_xscale("log")
-            ax.set_yscale("log")
+            if panel.yscale == "symlog":
+                ax.set_yscale("symlog", linthresh=1)
+                top = max(highest, 1.0) * 1.6
+                ax.set_ylim(-0.3, top)
+                ax.yaxis.set_major_locator(FixedLocator(
+                    [0] + [10 ** k for k in range(0, 7) if 10 ** k <= top]))
+            else:
+                ax.set_yscale(panel.yscale)
+                # Labels at 1, 2 and 5 of every decade, written out: "20,000", not "2×10⁴".
+                ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+                ax.yaxis.set_minor_formatter(NullFormatter())
+            ax.yaxis.set_major_formatter(FuncFormatter(label))
+            ax.set_xticks(CONNECTIONS, [num(n) for n in CONNECTIONS])
             ax.set_xlabel("connections")
-            ax.set_ylabel(label)
-            ax.set_title(f"{label}, {size}-byte messages")
+            ax.set_ylabel(panel.ylabel)
+            ax.set_title(panel.title, fontsize=11)
             ax.grid(True, which="both", alpha=0.3)
-    axes[0][0].legend(fontsize=8)
-    figure.suptitle(f"Echo round trips, closed loop — {results['runtime']}", fontsize=10)
-    figure.tight_layout()
-    figure.savefig(path, dpi=90)
+        legend_ax = subfigure.add_subplot(grid[:, 2])
+        legend_ax.axis("off")
+        handles = [Line2D([], [], **style[name]) for name in listed]
+        legend_ax.legend(handles, legend_entries(results, group), loc="center left",
+                         fontsize=10, frameon=False,
+                         title="median; bars: min–max\nof the runs", title_fontsize=9)
+        heading = group_label(results, group)
+        if group == "windows":
+            heading += f" ({results['runtime']})"
+        subfigure.suptitle(heading, fontsize=12, fontweight="bold")
+    return figure
+
+
+def plot(results, path: Path) -> None:
+    import matplotlib.pyplot as plt
+    figure = figure_of(results)
+    figure.savefig(path, dpi=80)
     plt.close(figure)
 
+
+# --- writing ---------------------------------------------------------------------------------
 
 def write(results, notes: Path) -> None:
     (notes / "benchmarks.json").write_text(json.dumps(results, indent=1) + "\n")
     plot(results, notes / "benchmarks.png")
     page = notes / "benchmarks.md"
-    text = page.read_text(encoding="utf-8")
-    start, end = text.index(BEGIN) + len(BEGIN), text.index(END)
-    page.write_text(text[:start] + "\n" + generated_text(results) + "\n" + text[end:],
-                    encoding="utf-8")
+    page.write_text(render(page.read_text(encoding="utf-8"), results), encoding="utf-8")
     print(f"report: {page}, {notes / 'benchmarks.png'}, {notes / 'benchmarks.json'}")
 
 

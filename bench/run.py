@@ -2,18 +2,28 @@
 """The benchmark ladder: every echo stage and the asio peers, at 1 to 10,000 connections.
 
     bench/run.sh                          the whole ladder; rewrites notes/benchmarks.md's
-                                          tables and notes/benchmarks.png
+                                          generated parts, notes/benchmarks.png and .json
     bench/run.sh --stage 07 --connections 100 --size 64
                                           one point (repeatable options; nothing rewritten
                                           unless --report is given)
+    bench/run.sh --group native           only the programs that run without Wine
 
-Stage 08 and its peer, an asio HTTP server, are measured with wrk (Debian's package) for a
+Two groups of servers, never mixed in one table or one plot panel:
+- "windows": the stages and the asio peer built with MinGW-w64, run under Wine here (directly
+  on Windows);
+- "native": programs built for the host and run without Wine: the asio peer (the machine's
+  ceiling) and, once they exist, the Linux twins of stages/linux/.
+A server whose program is not built is skipped with a line, so the ladder runs while a stage
+is still being written.
+
+Stage 09 and its peer, an asio HTTP server, are measured with wrk (Debian's package) for a
 small file and the /stats page at 1, 64 and 1,000 connections.
 
 Each point: start the server, let bench/loadgen connect N clients (each does one round trip
 first), warm up, measure (closed loop: one message in flight per connection), and sample the
 server meanwhile: its resident memory, its CPU and, under Wine, wineserver's CPU. Every point
 runs --runs times (3), servers interleaved, and the report gives the median with min and max.
+Under Wine, bench/wineserver_requests.py then counts the wineserver requests each echo costs.
 Benchmarks report; they assert nothing about time.
 """
 
@@ -44,48 +54,111 @@ SIZES = [64, 4096]
 @dataclass
 class Server:
     name: str                    # as in the tables and the plot
-    argv: list[str]              # without --port
+    argv: list[str]              # without --port; argv[0] is the program
     connections: list[int]       # where the model allows it
     why_not: str = ""            # and why not elsewhere
     wine: bool = True            # a Windows program (under Wine when not on Windows)
     stage: bool = True           # a stage (stopped with Ctrl+C) or a peer (killed)
+    threads: int | None = None   # the threads serving I/O, where the command line fixes them
     setup_concurrency: int = 32  # for the connection setup rate
     per_point_args: callable = field(default=None)  # extra arguments per connection count
+
+    @property
+    def group(self) -> str:
+        """Which figures it may be compared with: "windows" (the Windows programs, under Wine
+        here) or "native" (built for the host, no Wine)."""
+        return "windows" if self.wine else "native"
+
+    @property
+    def program(self) -> Path:
+        return Path(self.argv[0])
+
+    def description(self) -> dict:
+        return {"name": self.name, "connections": self.connections, "why_not": self.why_not,
+                "group": self.group, "role": "stage" if self.stage else "peer",
+                "threads": self.threads, "program": self.program.name}
 
 
 def processors() -> int:
     return os.cpu_count() or 1
 
 
-def servers(build: Path, native: Path) -> list[Server]:
+# The Linux twins of stages/linux/, built natively (not yet written): folder, name in the
+# tables, connection counts. bench/run.sh builds stages/linux/ when it has a CMakeLists.txt and
+# expects each twin at <--linux-dir>/stageNN_<name>, the Windows stages' naming without .exe.
+LINUX_TWINS = [
+    ("01_blocking_echo", "01 blocking (Linux)", [1]),
+    ("04_poll", "04 poll (Linux)", CONNECTIONS),
+    ("07_epoll", "07 epoll (Linux)", CONNECTIONS),
+    ("08_io_uring", "08 io_uring (Linux)", CONNECTIONS),
+]
+
+
+def servers(build: Path, native: Path, linux: Path | None = None) -> list[Server]:
+    """Every echo server of the ladder, built or not (see built())."""
     bin_ = build / "bin"
     exe = lambda name: str(bin_ / name)  # noqa: E731
+    # 07 and 08 get their worker count on the command line (it is their default, twice the
+    # processors), so that the peer they are graded against has exactly as many threads.
     workers = 2 * processors()
     found = [
         Server("01 blocking", [exe("stage01_blocking_echo.exe")], [1],
                "one client at a time: more connections would wait in the backlog",
-               setup_concurrency=1),
+               threads=1, setup_concurrency=1),
         Server("02 thread/client", [exe("stage02_thread_per_client.exe")], [1, 10, 100, 1000],
                "a thread per client costs about 1 MiB of memory under Wine: 10,000 would need ~10 GB"),
         Server("04 select", [exe("stage04_select.exe")], [1, 10, 100, 1000],
-               "at most FD_SETSIZE - 1 = 1,023 clients"),
+               "at most FD_SETSIZE - 1 = 1,023 clients", threads=1),
         Server("05 IOCP basics", [exe("stage05_iocp_basics.exe")], [1, 10, 100],
                "a worker per client (--workers N): beyond 100 it is stage 02's thread count",
                per_point_args=lambda n: ["--workers", str(n)]),
         Server("06 overlapped", [exe("stage06_overlapped_io.exe")], [1, 10],
-               "at most 62 clients: WSAWaitForMultipleEvents waits on 64 events"),
-        Server("07 IOCP server", [exe("stage07_iocp_server.exe")], CONNECTIONS,
+               "at most 62 clients: WSAWaitForMultipleEvents waits on 64 events", threads=1),
+        Server("07 IOCP server", [exe("stage07_iocp_server.exe"), "--workers", str(workers)],
+               CONNECTIONS, threads=workers,
                per_point_args=lambda n: ["--max-clients", str(max(n + 10, 10000))]),
+        Server("08 async echo", [exe("stage08_async_echo.exe"), "--workers", str(workers)],
+               CONNECTIONS, threads=workers),
         Server(f"asio, {processors()} threads", [exe("peer_asio_echo.exe"), "--threads",
-                                                 str(processors())], CONNECTIONS, stage=False),
+                                                 str(processors())], CONNECTIONS, stage=False,
+               threads=processors()),
         Server(f"asio, {workers} threads", [exe("peer_asio_echo.exe"), "--threads", str(workers)],
-               CONNECTIONS, stage=False),
+               CONNECTIONS, stage=False, threads=workers),
     ]
-    if not ON_WINDOWS:  # on Windows the peers above already run natively
-        found.append(Server("asio native", [str(native / "asio_echo"), "--threads",
-                                            str(processors())], CONNECTIONS, wine=False,
-                            stage=False))
+    if ON_WINDOWS:  # the peers above already run natively, and the twins are Linux programs
+        return found
+    linux = linux or build.parent / "linux-native" / "bin"
+    for folder, name, connections in LINUX_TWINS:
+        found.append(Server(name, [str(linux / f"stage{folder}")], connections, wine=False,
+                            why_not="one client at a time" if connections == [1] else "",
+                            setup_concurrency=1 if connections == [1] else 32))
+    # The native peer twice: one thread (like the single-threaded twins) and one per processor.
+    for threads in sorted({1, processors()}):
+        found.append(Server(f"asio native, {threads} thread{'s' if threads > 1 else ''}",
+                            [str(native / "asio_echo"), "--threads", str(threads)], CONNECTIONS,
+                            wine=False, stage=False, threads=threads))
     return found
+
+
+def built(chosen: list[Server]) -> tuple[list[Server], list[dict]]:
+    """The servers whose program exists, and a line for each one that does not: a stage still
+    being written is skipped, not a reason to stop the ladder."""
+    ready, skipped = [], []
+    for server in chosen:
+        if server.program.is_file():
+            ready.append(server)
+        else:
+            where = server.program.resolve()
+            why = f"{where.relative_to(REPO) if where.is_relative_to(REPO) else where} is not built"
+            print(f"skipped: {server.name} ({why})")
+            skipped.append({"name": server.name, "group": server.group, "why": why})
+    return ready, skipped
+
+
+def wanted(server: Server, args) -> bool:
+    """--stage (the start of a name) and --group select servers; neither given: all."""
+    return ((not args.stage or any(server.name.startswith(x) for x in args.stage))
+            and (not args.group or server.group == args.group))
 
 
 HTTP_CONNECTIONS = [1, 64, 1000]
@@ -93,17 +166,25 @@ HTTP_PATHS = ["/about.txt", "/stats"]
 
 
 def http_servers(build: Path) -> list[Server]:
-    """Stage 08 and its peer, an asio HTTP server doing the same per request, under Wine."""
+    """Stage 09 and its peer, an asio HTTP server doing the same per request, under Wine."""
     bin_ = build / "bin"
-    www = bin_ / "www"  # the site stage 08 ships, copied by the build
+    www = bin_ / "www"  # the site stage 09 ships, copied by the build
     root = str(www) if ON_WINDOWS else "Z:" + str(www.resolve()).replace("/", "\\")
     workers = 2 * processors()
     return [
-        Server("08 HTTP server", [str(bin_ / "stage09_http_server.exe")], HTTP_CONNECTIONS),
+        Server("09 HTTP server", [str(bin_ / "stage09_http_server.exe"), "--workers", str(workers)],
+               HTTP_CONNECTIONS, threads=workers),
         Server(f"asio HTTP, {workers} threads",
                [str(bin_ / "peer_asio_http.exe"), "--root", root, "--threads", str(workers)],
-               HTTP_CONNECTIONS, stage=False),
+               HTTP_CONNECTIONS, stage=False, threads=workers),
     ]
+
+
+def http_file_sizes(build: Path) -> dict[str, int]:
+    """The size of each file the HTTP runs fetch (the report says what was served)."""
+    www = build / "bin" / "www"
+    return {path: (www / path.lstrip("/")).stat().st_size for path in HTTP_PATHS
+            if (www / path.lstrip("/")).is_file()}
 
 
 # --- measuring one process -------------------------------------------------------------------
@@ -131,7 +212,7 @@ def running(server: Server, wine: WineSession | None, extra: list[str] | None = 
     argv = server.argv + (extra or []) + ["--port", "0"]
     if server.wine and not ON_WINDOWS:
         argv = [str(wine.wine_run)] + argv
-    process = ServerProcess(argv, env=wine.env if wine else None)
+    process = ServerProcess(argv, env=wine.env if (wine and server.wine) else None)
     try:
         process.wait_listening()
         yield process
@@ -241,25 +322,26 @@ def summarize(values: list[float]) -> dict:
 
 def run_ladder(args) -> dict:
     build, native = Path(args.build_dir), Path(args.native_dir)
-    chosen = [s for s in servers(build, native)
-              if not args.stage or any(s.name.startswith(x) for x in args.stage)]
+    chosen, skipped = built([s for s in servers(build, native, Path(args.linux_dir))
+                             if wanted(s, args)])
     sizes = args.size or SIZES
     counts = args.connections or CONNECTIONS
     plan = [(run, size, n, s) for run in range(args.runs) for size in sizes for n in counts
             for s in chosen if n in s.connections]
     setup_plan = [] if args.no_setup else [(run, s) for run in range(args.runs) for s in chosen]
-    http_chosen = [s for s in http_servers(build)
-                   if not args.stage or any(s.name.startswith(x) for x in args.stage)]
+    http_chosen = [s for s in http_servers(build) if wanted(s, args)]
     import shutil
     if args.no_http or not shutil.which("wrk"):
         http_chosen = []
+    http_chosen, http_skipped = built(http_chosen)
+    skipped += http_skipped
     http_plan = [(run, path, n, s) for run in range(args.runs) for path in HTTP_PATHS
                  for n in (args.connections or HTTP_CONNECTIONS) if n in HTTP_CONNECTIONS
                  for s in http_chosen]
     total = len(plan) + len(setup_plan) + len(http_plan)
 
     wine = None
-    if not ON_WINDOWS:
+    if not ON_WINDOWS and any(s.wine for s in chosen + http_chosen):
         wine = WineSession(build / "wine-run")
         wine.start()
     raw: dict[str, list] = {}
@@ -322,6 +404,11 @@ def run_ladder(args) -> dict:
                 if all(r["wineserver_cpu"] is not None for r in good):
                     point["wineserver_cpu"] = summarize([r["wineserver_cpu"] for r in good])
         points.append(point)
+    requests = None
+    counted = [s for s in chosen if s.wine]
+    if counted and not ON_WINDOWS and not args.no_requests:
+        import wineserver_requests  # bench/wineserver_requests.py
+        requests = wineserver_requests.count_servers(counted, build, native)
     return {
         "date": datetime.date.today().isoformat(),
         "machine": machine_description(),
@@ -329,11 +416,13 @@ def run_ladder(args) -> dict:
         "settings": {"runs": args.runs, "warmup_ms": args.warmup_ms,
                      "duration_ms": args.duration_ms, "setup_count": args.setup_count},
         "minutes": round((time.monotonic() - started) / 60, 1),
-        "servers": [{"name": s.name, "connections": s.connections, "why_not": s.why_not}
-                    for s in chosen],
+        "servers": [s.description() for s in chosen],
+        "skipped": skipped,
         "http_servers": [s.name for s in http_chosen],
         "http_seconds": args.http_seconds,
+        "http_files": http_file_sizes(build) if http_chosen else {},
         "points": points,
+        **({"wineserver_requests": requests} if requests else {}),
     }
 
 
@@ -369,6 +458,8 @@ def main() -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--stage", action="append",
                         help="a server by the start of its name: 07, 04, asio (repeatable)")
+    parser.add_argument("--group", choices=["windows", "native"],
+                        help="only the Windows programs (under Wine here) or only the native ones")
     parser.add_argument("--connections", type=int, action="append")
     parser.add_argument("--size", type=int, action="append")
     parser.add_argument("--runs", type=int, default=3)
@@ -377,13 +468,17 @@ def main() -> int:
     parser.add_argument("--setup-count", type=int, default=1000,
                         help="connections opened per connection-setup measurement")
     parser.add_argument("--no-setup", action="store_true", help="skip the setup-rate points")
-    parser.add_argument("--no-http", action="store_true", help="skip stage 08's wrk points")
+    parser.add_argument("--no-http", action="store_true", help="skip stage 09's wrk points")
+    parser.add_argument("--no-requests", action="store_true",
+                        help="skip counting wineserver requests per echo")
     parser.add_argument("--http-seconds", type=int, default=2, help="each wrk run's length")
     parser.add_argument("--report", action="store_true",
                         help="rewrite the report even though only part of the ladder ran")
     parser.add_argument("--build-dir", default=str(REPO / "build" / (
         "windows-msvc" if ON_WINDOWS else "linux-mingw-wine")))
     parser.add_argument("--native-dir", default=str(REPO / "build" / "bench-native"))
+    parser.add_argument("--linux-dir", default=str(REPO / "build" / "linux-native" / "bin"),
+                        help="where the Linux twins of stages/linux/ are built")
     parser.add_argument("--results", default=str(REPO / "build" / "bench" / "results.json"))
     args = parser.parse_args()
 
@@ -393,9 +488,15 @@ def main() -> int:
     out.write_text(json.dumps(results, indent=1))
     print(f"\nresults: {out} ({results['minutes']} minutes)")
 
-    full = not (args.stage or args.connections or args.size)
+    full = not (args.stage or args.group or args.connections or args.size)
     if full or args.report:
         import report  # bench/report.py
+        saved = REPO / "notes" / "benchmarks.json"
+        if "wineserver_requests" not in results and saved.is_file():
+            # Not counted this time (--no-requests): the report keeps the last counts, dated.
+            earlier = json.loads(saved.read_text()).get("wineserver_requests")
+            if earlier:
+                results["wineserver_requests"] = earlier
         report.write(results, REPO / "notes")
     return 0
 

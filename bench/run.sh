@@ -4,10 +4,11 @@
 #   bench/run.sh                                   the whole ladder (under 15 minutes here);
 #                                                  rewrites notes/benchmarks.{md,png,json}
 #   bench/run.sh --stage 07 --connections 1000     part of it (see bench/run.py --help)
+#   bench/run.sh --group native                    only the programs that run without Wine
 #
 # Installs what is missing first (apt, needs root or sudo): the packages of scripts/test.sh,
-# plus libasio-dev (the load generator and the asio peers), python3-matplotlib (the plot) and
-# wrk (the HTTP load for stage 08).
+# plus g++ and libasio-dev (the load generator and the asio peers, native and for Windows),
+# python3-matplotlib (the plot) and wrk (the HTTP load for stage 09).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/common.sh"
 
@@ -18,6 +19,15 @@ build_all   # the stages, and the asio peer for Windows now that asio is install
 log "building the native load generator and asio peer (build/bench-native)"
 cmake -S "$REPO/bench" -B "$REPO/build/bench-native" -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$REPO/build/bench-native" -j 2
+
+# The Linux twins of the stages, once stages/linux/ has its build: native, no Wine. bench/run.py
+# looks for them in build/linux-native/bin and skips, with a line, any that is not there.
+if [ -f "$REPO/stages/linux/CMakeLists.txt" ]; then
+  log "building the Linux twins (build/linux-native)"
+  cmake -S "$REPO/stages/linux" -B "$REPO/build/linux-native" -DCMAKE_BUILD_TYPE=Release \
+        -DCMAKE_RUNTIME_OUTPUT_DIRECTORY="$REPO/build/linux-native/bin" >/dev/null
+  cmake --build "$REPO/build/linux-native" -j 2
+fi
 
 # One descriptor per connection on the client side: 10,000 connections need more than 1,024.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true

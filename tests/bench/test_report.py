@@ -1,56 +1,352 @@
-"""The benchmark report (bench/report.py) states the targets from the figures, and says
-"not met" when they are not. Benchmarks themselves assert nothing; this checks the arithmetic
-of the page that reports them."""
+"""The benchmark report (bench/report.py): its arithmetic, the sentences it writes against the
+tables they summarize, the plot's choice of series, and the committed page against its data.
 
+Benchmarks themselves assert nothing about time; these tests check the page that reports them.
+"""
+
+import json
+import re
 import sys
 from pathlib import Path
+
+import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "bench"))
 
 import report  # noqa: E402  (bench/report.py)
 
+NOTES = REPO / "notes"
+
 
 def spread(value):
     return {"median": value, "min": value * 0.9, "max": value * 1.1}
 
 
-def results(rate_07, rate_peer, memory_07=4300.0):
-    servers = [{"name": "07 IOCP server", "connections": [1, 100, 1000, 10000], "why_not": ""},
-               {"name": "asio, 2 threads", "connections": [1, 100, 1000], "why_not": ""},
-               {"name": "asio, 4 threads", "connections": [1, 100, 1000], "why_not": ""},
-               {"name": "04 select", "connections": [1], "why_not": "at most 1,023 clients"}]
+def server(name, connections, group="windows", role="stage", threads=None, why_not=""):
+    return {"name": name, "connections": connections, "why_not": why_not, "group": group,
+            "role": role, "threads": threads, "program": name}
+
+
+def echo(name, n, rate, size=64, memory=4300.0, fairness=1.0, **more):
+    point = {"server": name, "kind": "echo", "size": size, "connections": n, "runs": 3,
+             "errors": 0, "rate": spread(rate), "p99_us": spread(900.0 * n),
+             "memory_per_connection": spread(memory), "fairness": spread(fairness),
+             "loadgen_cpu": spread(0.1), "server_cpu": spread(0.8),
+             "wineserver_cpu": spread(0.45)}
+    point.update(more)
+    return point
+
+
+def results(rate_07=11000.0, rate_fewer=5000.0, rate_matched=None, memory_07=4300.0,
+            native=True, requests=None, with_08=False):
+    """Stage 07 (4 workers), asio with 2 threads and with 4, a select stage whose every run
+    failed, stage 08 skipped unless `with_08`, and the native peer."""
+    rate_matched = rate_07 if rate_matched is None else rate_matched
+    counts = [1, 100, 1000]
+    servers = [server("04 select", [1], threads=1, why_not="at most 1,023 clients"),
+               server("02 thread/client", counts),
+               server("07 IOCP server", counts + [10000], threads=4),
+               server("asio, 2 threads", counts, role="peer", threads=2),
+               server("asio, 4 threads", counts, role="peer", threads=4)]
     points = []
-    for name, rate in (("07 IOCP server", rate_07), ("asio, 2 threads", rate_peer),
-                       ("asio, 4 threads", rate_07)):
-        for n in (1, 100, 1000):
-            points.append({"server": name, "kind": "echo", "size": 64, "connections": n,
-                           "runs": 3, "errors": 0, "rate": spread(rate), "p99_us": spread(900.0),
-                           "memory_per_connection": spread(memory_07)})
-    points.append({"server": "07 IOCP server", "kind": "echo", "size": 64, "connections": 10000,
-                   "runs": 3, "errors": 0, "rate": spread(rate_07), "p99_us": spread(9e5),
-                   "memory_per_connection": spread(memory_07)})
+    for name, rate in (("07 IOCP server", rate_07), ("asio, 2 threads", rate_fewer),
+                       ("asio, 4 threads", rate_matched), ("02 thread/client", rate_07 * 0.9)):
+        for n in counts:
+            for size in (64, 4096):
+                points.append(echo(name, n, rate, size, memory_07 if name.startswith("07")
+                                   else 1e6 if name.startswith("02") else 5000.0,
+                                   fairness=0.39 if name.startswith("02") and n == 1000 else 0.95))
+    points.append(echo("07 IOCP server", 10000, rate_07, memory=memory_07))
     points.append({"server": "04 select", "kind": "echo", "size": 64, "connections": 1,
                    "runs": 3, "errors": 3})
-    return {"date": "2026-01-01", "machine": "m", "runtime": "r", "minutes": 1.0,
-            "settings": {"runs": 3, "warmup_ms": 1, "duration_ms": 2, "setup_count": 3},
-            "servers": servers, "points": points}
+    skipped = []
+    if with_08:
+        servers.insert(3, server("08 async echo", counts + [10000], threads=4))
+        for n in counts:
+            points.append(echo("08 async echo", n, rate_07 * 1.1))
+    else:
+        skipped.append({"name": "08 async echo", "group": "windows",
+                        "why": "build/linux-mingw-wine/bin/stage08_async_echo.exe is not built"})
+    if native:
+        for threads in (1, 2):
+            name = f"asio native, {threads} thread{'s' if threads > 1 else ''}"
+            servers.append(server(name, counts, "native", "peer", threads))
+            for n in counts:
+                points.append(echo(name, n, 100000.0 * threads, memory=4700.0))
+    found = {"date": "2026-01-01", "machine": "2 logical processors (m)", "runtime": "wine-8.0 r",
+             "minutes": 1.0, "settings": {"runs": 3, "warmup_ms": 1, "duration_ms": 2,
+                                          "setup_count": 3},
+             "servers": servers, "skipped": skipped, "points": points}
+    if requests:
+        found["wineserver_requests"] = {"connections": 1, "size": 64, "servers": {
+            name: {"echoes": 1000, "per_echo": value, "date": "2026-01-01",
+                   "kinds": {"remove_completion": 2.0, "send_socket": 1.0}}
+            for name, value in requests.items()}}
+    return found
 
 
-def test_targets_met():
-    text = report.targets(results(rate_07=11000, rate_peer=5000))
-    assert "2.20×" in text and "not met" not in text
-    assert "4.2 KiB per connection" in text
+def committed():
+    return json.loads((NOTES / "benchmarks.json").read_text())
 
 
-def test_targets_not_met_are_said_so():
-    text = report.targets(results(rate_07=11000, rate_peer=11000, memory_07=9000))
-    assert text.count("**not met**") == 3  # 100 and 1,000 connections, and the memory
+def table_rows(text, heading):
+    """{server: [cells]} of the first table after a heading in generated markdown."""
+    after = text[text.index(heading):]
+    rows = {}
+    for line in after.splitlines()[2:]:
+        if not line.startswith("|"):
+            if rows:
+                break
+            continue
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if cells[0] not in ("server", "---"):
+            rows[cells[0]] = cells[1:]
+    return rows
 
 
-def test_tables_show_median_spread_gaps_and_errors():
-    text = report.generated_text(results(rate_07=11000, rate_peer=5000))
-    assert "11,000 <sub>9,900–12,100</sub>" in text  # median, then min–max
+# --- the targets: graded against the peer with as many threads ------------------------------
+
+def test_targets_are_graded_against_the_peer_with_as_many_threads():
+    # 07 is 2.2× the two-thread peer but level with the four-thread one (its own worker count).
+    rows = report.target_rows(results(rate_07=11000, rate_fewer=5000, rate_matched=11000))
+    rate_rows = [r for r in rows if r.target.startswith("07 IOCP server ≥")]
+    assert len(rate_rows) == 6                             # 3 connection counts × 2 sizes
+    assert all("asio, 4 threads at" in r.target for r in rate_rows)
+    at_100 = next(r for r in rate_rows if "at 100 connections, 64 B" in r.target)
+    assert at_100.measured.startswith("1.00× (11,000 against 11,000)")
+    assert "against asio, 2 threads: 2.20×" in at_100.measured  # the other peer, for reference
+    assert at_100.met is False
+    assert [r.met for r in rate_rows] == [True, False, False] * 2
+
+
+def test_targets_met_when_twice_the_matched_peer():
+    rows = report.target_rows(results(rate_07=11000, rate_fewer=2000, rate_matched=5000))
+    assert all(r.met for r in rows if r.target.startswith("07 IOCP server"))
+    memory = next(r for r in rows if "under 8 KiB" in r.target)
+    assert memory.measured == "4.2 KiB per connection"
+
+
+def test_memory_over_the_target_is_not_met():
+    rows = report.target_rows(results(memory_07=9000))
+    memory = next(r for r in rows if "under 8 KiB" in r.target)
+    assert memory.met is False and "**not met**" in report.targets(results(memory_07=9000))
+
+
+def test_stage_08_requests_per_echo_graded_beside_07():
+    rows = report.target_rows(results(with_08=True, requests={"07 IOCP server": 9.0,
+                                                               "08 async echo": 6.5}))
+    row = next(r for r in rows if "wineserver requests per echo" in r.target)
+    assert row.measured == "6.5 (07: 9.0)" and row.met is True
+    rows = report.target_rows(results(with_08=True, requests={"07 IOCP server": 9.0,
+                                                               "08 async echo": 7.5}))
+    assert next(r for r in rows if "wineserver requests" in r.target).met is False
+
+
+def test_a_stage_not_built_is_not_graded_and_says_why():
+    text = report.targets(results(requests={"07 IOCP server": 9.0}))
+    assert ("| stage 08's targets | 08 async echo: build/linux-mingw-wine/bin/"
+            "stage08_async_echo.exe is not built | not measured |") in text
+    assert "not counted: build/linux-mingw-wine/bin/stage08_async_echo.exe is not built " \
+           "(07: 9.0) | not measured |" in text
+
+
+def test_requests_per_echo_of_07_and_08_side_by_side():
+    text = report.requests_side_by_side(results(with_08=True, requests={
+        "07 IOCP server": 9.0, "08 async echo": 6.5, "asio, 4 threads": 13.6}))
+    assert text.splitlines()[0] == "| request | 07 IOCP server | 08 async echo | asio, 4 threads |"
+    assert "| **all requests** | **9.0** | **6.5** | **13.6** |" in text
+    missing = report.requests_side_by_side(results(requests={"07 IOCP server": 9.0}))
+    assert "| **all requests** | **9.0** | not built |" in missing
+
+
+# --- the tables ------------------------------------------------------------------------------
+
+def test_tables_show_median_spread_gaps_errors_and_skipped_stages():
+    text = report.generated_text(results())
+    assert "11,000 <sub>9,900–12,100</sub>" in text     # median, then min–max
     assert "| 04 select | error |" in text               # every run failed
     assert "—" in text                                   # where a model was not run
     assert "- **04 select**: at most 1,023 clients." in text
+    assert ("- **08 async echo**: skipped, build/linux-mingw-wine/bin/stage08_async_echo.exe "
+            "is not built.") in text
+
+
+def test_native_programs_get_their_own_section_and_never_a_wine_table_row():
+    text = report.results_block(results())
+    wine = text[:text.index("### Native programs")]
+    native = text[text.index("### Native programs"):]
+    assert "asio native" not in wine
+    assert "| asio native, 1 thread |" in native and "| 07 IOCP server |" not in native
+    assert "wineserver CPU" not in native
+
+
+def test_no_native_section_without_native_data():
+    text = report.results_block(results(native=False))
+    assert "Native programs" not in text
+
+
+# --- the sentences, against their tables -----------------------------------------------------
+
+def sentence_figures(sentence, unit_pattern):
+    """(figure, server) pairs of a generated sentence: "0.39 with *02 thread/client*"."""
+    return [(figure, name) for figure, name in re.findall(unit_pattern, sentence)]
+
+
+@pytest.mark.parametrize("data", ["synthetic", "committed"])
+def test_fairness_sentence_matches_the_fairness_table(data):
+    found = results() if data == "synthetic" else committed()
+    sentence = report.fairness_sentence(found)
+    table = table_rows(report.results_block(found), "#### Fairness")
+    pairs = sentence_figures(sentence, r"([\d.]+) with \*([^*]+)\*")
+    assert pairs, sentence
+    column = report.CONNECTIONS.index(1000)
+    for figure, name in pairs:
+        assert table[name][column] == figure, (name, figure, table[name])
+    # Every Windows server with a fairness figure at 1,000 connections is in the sentence.
+    assert {name for _, name in pairs} == {
+        name for name, cells in table.items() if re.match(r"[\d.]+$", cells[column])}
+
+
+@pytest.mark.parametrize("data", ["synthetic", "committed"])
+def test_memory_sentence_matches_the_memory_table(data):
+    found = results() if data == "synthetic" else committed()
+    table = table_rows(report.results_block(found), "#### Server memory per connection")
+    pairs = re.findall(r"([\d,.]+) KiB for \*([^*]+)\* \(at ([\d,]+)\)",
+                       report.memory_sentence(found))
+    assert pairs
+    for figure, name, n in pairs:
+        assert table[name][report.CONNECTIONS.index(int(n.replace(",", "")))] == figure
+
+
+def test_ceiling_sentence_gives_the_range_of_the_medians():
+    found = results(rate_07=11000, rate_fewer=2000, rate_matched=12000)
+    at, low, high = report.ceiling(found)
+    # 02 runs at 9,900: within 80 % of the best; asio with two threads is not.
+    assert at == ["02 thread/client", "07 IOCP server", "asio, 4 threads"]
+    assert (low, high) == (9900.0, 12000.0)
+    assert "9,900–12,000 round trips a second" in report.ceiling_sentence(found)
+    assert "*asio, 2 threads* 2,000" in report.ceiling_sentence(found)
+
+
+def test_the_summary_is_five_lines_computed_from_the_data():
+    lines = report.conclusions(results(rate_07=11000, rate_fewer=2000, rate_matched=5000,
+                                       requests={"07 IOCP server": 9.0}))
+    assert len(lines) == 5
+    assert "9,900–11,000 round trips a second" in lines[0]
+    assert "2.20× at 1, 2.20× at 100, 2.20× at 1,000" in lines[1]
+    assert "6 of 6 rate targets met" in lines[1]
+    assert "976.6 KiB for *02 thread/client*" in lines[2] and "4.2 KiB for *07" in lines[2]
+    assert "9.0 for *07 IOCP server*" in lines[3] and "none yet for stage 08" in lines[3]
+    assert "200,000 round trips a second" in lines[4] and "18.2×" in lines[4]
+    # Other data, other figures: nothing in it is typed by hand.
+    other = report.conclusions(results(rate_07=8000, rate_fewer=2000, rate_matched=8000))
+    assert "1.00× at 100" in other[1] and "2 of 6 rate targets met" in other[1]
+
+
+def test_the_summary_says_so_when_data_are_missing():
+    lines = report.conclusions(results(native=False))
+    assert len(lines) == 5
+    assert "No native run" in lines[4]
+    assert "not counted" in lines[3]
+
+
+def test_http_sentences_compare_by_one_rule():
+    found = results()
+    found["http_servers"] = ["09 HTTP server", "asio HTTP, 4 threads"]
+    found["http_files"] = {"/about.txt": 157}
+    for name, rate in (("09 HTTP server", 5000.0), ("asio HTTP, 4 threads", 4000.0)):
+        for n, factor in ((1, 1.0), (64, 1.2), (1000, 1.5)):
+            for path in ("/about.txt", "/stats"):
+                found["points"].append({"server": name, "kind": "http", "path": path,
+                                        "connections": n, "runs": 3, "errors": 0,
+                                        "rate": spread(rate * (factor if name[0] == "a" else 1)),
+                                        "p99_us": spread(1000.0 * n)})
+    text = "\n".join(report.http_sentences(found))
+    assert "`/about.txt` (157 bytes)" in text
+    assert "ahead at 1 connection (5,000 against 4,000 requests a second, 1.25×)" in text
+    assert "level at 64 connections (5,000 against 4,800 requests a second, 1.04×)" in text
+    assert "behind at 1,000 connections (5,000 against 6,000 requests a second, 0.83×)" in text
+
+
+# --- the plot --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("data", ["synthetic", "committed", "no native"])
+def test_every_series_is_in_a_legend_and_no_panel_mixes_groups(data):
+    found = {"synthetic": lambda: results(),
+             "committed": committed,
+             "no native": lambda: results(native=False)}[data]()
+    every = {s["name"] for s in found["servers"]} | {
+        p["server"] for p in found["points"] if p["kind"] == "echo"}
+    legends = {group: report.legend_entries(found, group) for group in report.GROUPS}
+    entries = [entry for group in report.GROUPS for entry in legends[group]]
+    for name in every:
+        assert len([e for e in entries if e in (name, f"{name} (no data)")]) == 1, (name, legends)
+    groups = {s["name"]: s.get("group") for s in report.servers(found)}
+    for panel in report.panels(found):
+        assert panel.series, f"an empty panel: {panel.title}"
+        assert {groups[name] for name in panel.series} == {panel.group}
+
+
+def test_a_server_with_no_data_is_in_the_legend_and_says_so():
+    assert "04 select (no data)" in report.legend_entries(results(), "windows")
+
+
+def test_panels_memory_under_wine_and_native_apart_only_when_there():
+    with_native = report.panels(results())
+    assert [(p.group, p.metric, p.size) for p in with_native] == [
+        ("windows", "rate", 64), ("windows", "rate", 4096), ("windows", "p99_us", 64),
+        ("windows", "memory_per_connection", 64), ("native", "rate", 64),
+        ("native", "p99_us", 64)]
+    assert all(p.group == "windows" for p in report.panels(results(native=False)))
+
+
+def test_the_figure_draws_what_panels_decides():
+    pytest.importorskip("matplotlib")
+    import matplotlib.pyplot as plt
+    found = results()
+    figure = report.figure_of(found)
+    try:
+        drawn = [ax for sub in figure.subfigs for ax in sub.axes if ax.get_title()]
+        chosen = report.panels(found)
+        assert [ax.get_title() for ax in drawn] == [p.title for p in chosen]
+        for ax, panel in zip(drawn, chosen):
+            labels = [c.get_label() for c in ax.containers]
+            assert labels == panel.series
+        legends = [text.get_text() for sub in figure.subfigs for ax in sub.axes
+                   if ax.get_legend() for text in ax.get_legend().get_texts()]
+        assert legends == [e for g in report.GROUPS for e in report.legend_entries(found, g)]
+    finally:
+        plt.close(figure)
+
+
+# --- the committed page ----------------------------------------------------------------------
+
+def test_the_page_says_what_its_data_say():
+    page = (NOTES / "benchmarks.md").read_text(encoding="utf-8")
+    data = committed()
+    assert set(m.group(2) for m in report.BLOCK.finditer(page)) == set(report.BLOCKS)
+    assert report.render(page, data) == page, \
+        "notes/benchmarks.md is not what bench/report.py makes of notes/benchmarks.json: " \
+        "run python3 bench/report.py notes/benchmarks.json"
+
+
+# A measured figure has one of these shapes; the hand-written prose must state none of them
+# (the targets' own thresholds, the method's settings and facts of the code are not measured).
+MEASURED = re.compile(r"\d[\d,.]*\s*×|\d[\d,.]* (?:round trips|requests|connections) a second"
+                      r"|\d[\d,.]* ?ms\b|\d[\d.]* cores?\b|\d[\d.]* (?:KiB|MiB) per connection"
+                      r"|\d[\d.]* requests per echo")
+
+
+def test_the_hand_written_prose_states_no_measured_figure():
+    page = (NOTES / "benchmarks.md").read_text(encoding="utf-8")
+    prose = report.BLOCK.sub("", page)
+    prose = re.sub(r"```.*?```", "", prose, flags=re.S)
+    found = [m.group(0) for m in MEASURED.finditer(prose)]
+    assert not found, f"figures typed by hand (generate them in bench/report.py): {found}"
+
+
+def test_the_prose_check_catches_a_typed_figure():
+    assert MEASURED.search("stage 07 does about 2.5× the peer")
+    assert MEASURED.search("about 11,000 round trips a second")
+    assert MEASURED.search("9.0 requests per echo")
