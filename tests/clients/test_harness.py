@@ -6,14 +6,35 @@ The servers are tests/harness/broken_server.py, small Python echo servers that k
 contract, so the same launcher starts and stops them.
 """
 
+import sys
 from pathlib import Path
 
 import pytest
 
 from conftest import python_program
 from harness import checks
+from harness.process import ON_WINDOWS
 
 BROKEN_SERVER = Path(__file__).resolve().parent.parent / "harness" / "broken_server.py"
+
+# Starts a Python program the way Windows delivers it Ctrl+Break: the system runs the console
+# handler on a new thread of its own ("The system creates a new thread in each client process to
+# handle the event", https://learn.microsoft.com/en-us/windows/console/ctrl-c-and-ctrl-break-signals),
+# while the main thread stays in whatever call it is blocked in; Python then runs its handler only
+# when the main thread is back in the interpreter
+# (https://docs.python.org/3/library/signal.html#execution-of-python-signal-handlers).
+# On Linux, SIGINT would interrupt the main thread's accept() and hide the difference, so here
+# the main thread blocks SIGINT and one idle thread takes it instead.
+LIKE_WINDOWS_CTRL_BREAK = """
+import runpy, signal, sys, threading
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})  # inherited by every later thread
+def take_signals():
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    threading.Event().wait()
+threading.Thread(target=take_signals, daemon=True).start()
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
 
 ECHO_CHECKS = [
     checks.check_line_echo,
@@ -65,3 +86,13 @@ def test_each_flaw_is_caught(launch, flaw, check):
         check(*address)
     if flaw == "dies-on-reset":
         assert process.wait_exit() != 0  # the flaw ended it: expected here
+
+
+@pytest.mark.skipif(ON_WINDOWS, reason="a Linux stand-in for Windows' Ctrl+Break; on Windows every "
+                                       "test stops these servers the real way")
+def test_ctrl_c_stops_a_python_server_in_accept_when_the_signal_comes_on_another_thread(launch):
+    process = launch.start_argv([sys.executable, "-c", LIKE_WINDOWS_CTRL_BREAK, str(BROKEN_SERVER),
+                                 "--flaw", "none", "--port", "0"])
+    process.wait_listening()
+    # 10 s is a hang guard: a server that waits in accept() for its next client never exits.
+    assert process.stop(timeout=10) == 0, process.output_text()
