@@ -3,10 +3,12 @@ exists to catch, and pass against a correct control server. A check that cannot 
 nothing about the stages it passes.
 
 The servers are tests/harness/broken_server.py, small Python echo servers that keep the stage
-contract, so the same launcher starts and stops them.
+contract, so the same launcher starts and stops them (and, for Ctrl+C, tests/harness/own_server.py,
+the example of tests/clients/test_own_server.py).
 """
 
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -16,12 +18,14 @@ from harness import checks
 from harness.process import ON_WINDOWS
 
 BROKEN_SERVER = Path(__file__).resolve().parent.parent / "harness" / "broken_server.py"
+OWN_SERVER = BROKEN_SERVER.with_name("own_server.py")  # tests/clients/test_own_server.py
 
 # Starts a Python program the way Windows delivers it Ctrl+Break: the system runs the console
 # handler on a new thread of its own ("The system creates a new thread in each client process to
-# handle the event", https://learn.microsoft.com/en-us/windows/console/ctrl-c-and-ctrl-break-signals),
-# while the main thread stays in whatever call it is blocked in; Python then runs its handler only
-# when the main thread is back in the interpreter
+# handle the event",
+# https://learn.microsoft.com/en-us/windows/console/ctrl-c-and-ctrl-break-signals), while the
+# main thread stays in whatever call it is blocked in; Python then runs its handler only when the
+# main thread is back in the interpreter
 # (https://docs.python.org/3/library/signal.html#execution-of-python-signal-handlers).
 # On Linux, SIGINT would interrupt the main thread's accept() and hide the difference, so here
 # the main thread blocks SIGINT and one idle thread takes it instead.
@@ -90,9 +94,27 @@ def test_each_flaw_is_caught(launch, flaw, check):
 
 @pytest.mark.skipif(ON_WINDOWS, reason="a Linux stand-in for Windows' Ctrl+Break; on Windows every "
                                        "test stops these servers the real way")
-def test_ctrl_c_stops_a_python_server_in_accept_when_the_signal_comes_on_another_thread(launch):
-    process = launch.start_argv([sys.executable, "-c", LIKE_WINDOWS_CTRL_BREAK, str(BROKEN_SERVER),
-                                 "--flaw", "none", "--port", "0"])
+@pytest.mark.parametrize("server", [[BROKEN_SERVER, "--flaw", "none"], [OWN_SERVER]],
+                         ids=["broken_server", "own_server"])
+def test_ctrl_c_stops_a_python_server_waiting_for_clients_when_the_signal_comes_on_another_thread(
+        launch, server):
+    process = launch.start_argv([sys.executable, "-c", LIKE_WINDOWS_CTRL_BREAK, *map(str, server),
+                                 "--port", "0"])
     process.wait_listening()
-    # 10 s is a hang guard: a server that waits in accept() for its next client never exits.
+    wait_until_the_main_thread_sleeps(process.proc.pid)
+    # 10 s is a hang guard: a server that waits for its next client unbounded never exits.
     assert process.stop(timeout=10) == 0, process.output_text()
+
+
+def wait_until_the_main_thread_sleeps(pid: int) -> None:
+    """Until the main thread is asleep in the kernel, twice in a row: in its wait for the next
+    client (no other thread holds the interpreter's lock for it to wait on). A Ctrl+C sent
+    before then would be seen between two Python instructions, and the test could not fail."""
+    deadline = time.monotonic() + checks.IO_TIMEOUT
+    asleep = 0
+    while asleep < 2:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            state = stat.read().rsplit(")", 1)[1].split()[0]  # after "(name)": the state letter
+        asleep = asleep + 1 if state == "S" else 0
+        assert time.monotonic() < deadline, f"the server's main thread never waited (state {state})"
+        time.sleep(0.02)
