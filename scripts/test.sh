@@ -4,11 +4,34 @@
 # against every built stage, the harness's own tests, the notes check). Arguments go to
 # pytest, e.g. scripts/test.sh --stage 01 -k echo
 #
+#   scripts/test.sh --exe PATH --as NN   your own server in stage NN's place (README, "Test your
+#                                        own server"): only the client tests of stage NN's row,
+#                                        against PATH; nothing is built, no unit tests, no fuzzer
+#
 # Installs what is missing first (apt, needs root or sudo); see scripts/common.sh.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
+own_program=""
+previous=""
+for arg in "$@"; do
+  case $previous in --exe) own_program=$arg ;; esac
+  case $arg in --exe=*) own_program=${arg#--exe=} ;; esac
+  previous=$arg
+done
+
 install_missing_packages
+
+if [ -n "$own_program" ]; then
+  if [[ ${own_program,,} == *.exe ]] && [ ! -x "$BUILD_DIR/wine-run" ]; then
+    log "configuring build/$PRESET, for the wine-run script that runs a .exe"
+    cmake --preset "$PRESET" -S "$REPO" >/dev/null
+  fi
+  log "client tests (pytest) against $own_program"
+  cd "$REPO"
+  exec /usr/bin/python3 -m pytest tests --build-dir "$BUILD_DIR" "$@"
+fi
+
 build_all
 
 status=0
