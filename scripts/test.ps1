@@ -1,9 +1,12 @@
 # Windows: build everything and run every test (Catch2 through CTest, then pytest).
 #
-#   From a Developer PowerShell for Visual Studio (MSVC, the default):
+#   From an x64 developer shell for Visual Studio (MSVC, the default; README, "Windows, MSVC"):
 #     scripts\test.ps1
 #   With MinGW-w64 g++ and Ninja on PATH (MSYS2 or WinLibs):
 #     $env:PRESET = "windows-mingw"; scripts\test.ps1
+#   Your own server in stage NN's place (README, "Test your own server"): only the client tests
+#   of stage NN's row, against PATH; nothing is built, no unit tests run:
+#     scripts\test.ps1 --exe PATH --as NN
 #
 # Needs CMake 3.21+, Ninja (Visual Studio ships both) and Python 3 with pytest
 # (py -m pip install pytest pytest-timeout). Catch2 v3 is fetched by CMake when not installed.
@@ -11,6 +14,31 @@
 $ErrorActionPreference = "Stop"
 $Preset = if ($env:PRESET) { $env:PRESET } else { "windows-msvc" }
 Set-Location (Split-Path -Parent $PSScriptRoot)
+
+# PowerShell reads an unquoted 01 as the number 1, and 01,03 as an array of two numbers
+# (about_Parsing, "Argument mode"): the stage numbers after --stage and --as are written out
+# again as text with two digits, "01,03", before they reach pytest.
+function Format-Stages($value) {
+    $numbers = @($value) | ForEach-Object { "$_" -split ',' }
+    ($numbers | ForEach-Object { if ($_ -match '^\d{1,2}$') { '{0:D2}' -f [int]$_ } else { $_ } }) -join ','
+}
+
+$pytestArgs = @()
+$ownProgram = $false
+for ($i = 0; $i -lt $args.Count; $i++) {
+    $arg = "$($args[$i])"
+    $pytestArgs += $arg
+    if ($arg -match '^--exe(=|$)') { $ownProgram = $true }
+    if (($arg -in '--stage', '--as') -and ($i + 1 -lt $args.Count)) {
+        $i++
+        $pytestArgs += Format-Stages $args[$i]
+    }
+}
+
+if ($ownProgram) {
+    py -m pytest tests @pytestArgs
+    exit $LASTEXITCODE
+}
 
 cmake --preset $Preset
 if ($LASTEXITCODE) { exit $LASTEXITCODE }
@@ -20,6 +48,6 @@ if ($LASTEXITCODE) { exit $LASTEXITCODE }
 $status = 0
 ctest --preset $Preset
 if ($LASTEXITCODE) { $status = 1 }
-py -m pytest tests --build-dir "build/$Preset" @args
+py -m pytest tests --build-dir "build/$Preset" @pytestArgs
 if ($LASTEXITCODE) { $status = 1 }
 exit $status
