@@ -7,14 +7,16 @@ contract, so the same launcher starts and stops them (and, for Ctrl+C, tests/har
 the example of tests/clients/test_own_server.py).
 """
 
+import socket
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
 from conftest import python_program
-from harness import checks
+from harness import checks, restart
 from harness.process import ON_WINDOWS
 
 BROKEN_SERVER = Path(__file__).resolve().parent.parent / "harness" / "broken_server.py"
@@ -118,3 +120,51 @@ def wait_until_the_main_thread_sleeps(pid: int) -> None:
         asleep = asleep + 1 if state == "S" else 0
         assert time.monotonic() < deadline, f"the server's main thread never waited (state {state})"
         time.sleep(0.02)
+
+
+# --- harness.restart.start_on_port: a restart on the port a stage has just left ---------------
+
+class OwnServerPlaysEveryStage:
+    """launch.start(stage, *args) as start_on_port() calls it, with own_server.py as the stage."""
+
+    def __init__(self, launch):
+        self.launch = launch
+        self.started = 0
+
+    def start(self, stage, *args):
+        self.started += 1
+        return self.launch.start_argv(python_program(OWN_SERVER, *args))
+
+
+def held_port() -> socket.socket:
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    return holder
+
+
+def test_start_on_port_on_windows_starts_again_until_the_port_is_free(launch, monkeypatch):
+    monkeypatch.setattr(restart, "ON_WINDOWS", True)  # the retries are Windows' (see restart.py)
+    holder = held_port()
+    port = holder.getsockname()[1]
+    release = threading.Timer(1.0, holder.close)  # the port is taken for the first second
+    release.start()
+    try:
+        process = restart.start_on_port(OwnServerPlaysEveryStage(launch), None, port,
+                                        attempts=100, pause=0.1)
+    finally:
+        release.join()
+    assert (process.host, process.port) == ("127.0.0.1", port)
+
+
+@pytest.mark.parametrize("windows", [False, True], ids=["elsewhere", "on-windows"])
+def test_start_on_port_does_not_start_again_when_that_cannot_help(launch, monkeypatch, windows):
+    monkeypatch.setattr(restart, "ON_WINDOWS", windows)
+    players = OwnServerPlaysEveryStage(launch)
+    with held_port() as holder:
+        # Elsewhere a taken port fails at once; on Windows, so does any other failure (here:
+        # a port number out of range, exit code 2).
+        port = 70000 if windows else holder.getsockname()[1]
+        with pytest.raises(AssertionError, match="exited with code"):
+            restart.start_on_port(players, None, port, attempts=5, pause=0.1)
+    assert players.started == 1
