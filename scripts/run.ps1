@@ -21,8 +21,10 @@ function Stop-WithUsage($message) {
 $stage = "07"
 $stageArgs = @($args)
 if ($stageArgs.Count -gt 0) {
-    # PowerShell reads an unquoted 01 as the number 1 (about_Parsing, "Argument mode"), so the
-    # first argument is taken as text and a stage number is written out again with two digits.
+    # PowerShell passes an unquoted 01 as the number 1 (about_Parsing: `Write-Output 2` passes
+    # "2 (integer)"), which "stage$x" spells 1; so the first argument is taken as text and a
+    # stage number is written out again with two digits.
+    # https://learn.microsoft.com/en-us/powershell/module/microsoft.powershell.core/about/about_parsing
     $first = "$($stageArgs[0])"
     if ($first -match '^linux/') {
         Stop-WithUsage "$first names a Linux twin (stages/linux/): the Linux twins run on Linux only"

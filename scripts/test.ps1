@@ -15,9 +15,11 @@ $ErrorActionPreference = "Stop"
 $Preset = if ($env:PRESET) { $env:PRESET } else { "windows-msvc" }
 Set-Location (Split-Path -Parent $PSScriptRoot)
 
-# PowerShell reads an unquoted 01 as the number 1, and 01,03 as an array of two numbers
-# (about_Parsing, "Argument mode"): the stage numbers after --stage and --as are written out
-# again as text with two digits, "01,03", before they reach pytest.
+# PowerShell passes an unquoted 01 as the number 1, and 01,03 as an array of two numbers
+# (about_Parsing: `Write-Output 2` passes "2 (integer)", and "commas introduce lists passed as
+# arrays"), https://learn.microsoft.com/en-us/powershell/module/microsoft.powershell.core/about/about_parsing
+# So the stage numbers after --stage and --as are written out again as text with two digits,
+# "01,03", before they reach pytest.
 function Format-Stages($value) {
     $numbers = @($value) | ForEach-Object { "$_" -split ',' }
     ($numbers | ForEach-Object { if ($_ -match '^\d{1,2}$') { '{0:D2}' -f [int]$_ } else { $_ } }) -join ','
