@@ -13,7 +13,6 @@
 # Arguments go to pytest, e.g.  scripts\test.ps1 --stage 01
 $ErrorActionPreference = "Stop"
 $Preset = if ($env:PRESET) { $env:PRESET } else { "windows-msvc" }
-Set-Location (Split-Path -Parent $PSScriptRoot)
 
 # PowerShell passes an unquoted 01 as the number 1, and 01,03 as an array of two numbers
 # (about_Parsing: `Write-Output 2` passes "2 (integer)", and "commas introduce lists passed as
@@ -25,17 +24,28 @@ function Format-Stages($value) {
     ($numbers | ForEach-Object { if ($_ -match '^\d{1,2}$') { '{0:D2}' -f [int]$_ } else { $_ } }) -join ','
 }
 
+# A relative --exe PATH is relative to where you are: made absolute before Set-Location below.
+function Resolve-Program($path) {
+    $ExecutionContext.SessionState.Path.GetUnresolvedProviderPathFromPSPath("$path")
+}
+
 $pytestArgs = @()
 $ownProgram = $false
 for ($i = 0; $i -lt $args.Count; $i++) {
     $arg = "$($args[$i])"
-    $pytestArgs += $arg
-    if ($arg -match '^--exe(=|$)') { $ownProgram = $true }
-    if (($arg -in '--stage', '--as') -and ($i + 1 -lt $args.Count)) {
+    if (($arg -in '--stage', '--as', '--exe') -and ($i + 1 -lt $args.Count)) {
         $i++
-        $pytestArgs += Format-Stages $args[$i]
+        $value = if ($arg -eq '--exe') { Resolve-Program $args[$i] } else { Format-Stages $args[$i] }
+        $pytestArgs += $arg, $value
+    } elseif ($arg -like '--exe=*') {
+        $pytestArgs += '--exe=' + (Resolve-Program $arg.Substring(6))
+    } else {
+        $pytestArgs += $arg
     }
+    if ($arg -like '--exe*') { $ownProgram = $true }
 }
+
+Set-Location (Split-Path -Parent $PSScriptRoot)
 
 if ($ownProgram) {
     py -m pytest tests @pytestArgs

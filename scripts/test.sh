@@ -12,11 +12,19 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
+# --exe PATH: the path made absolute (pytest runs from the repository, you may not be there).
 own_program=""
+pytest_args=()
 previous=""
 for arg in "$@"; do
-  case $previous in --exe) own_program=$arg ;; esac
-  case $arg in --exe=*) own_program=${arg#--exe=} ;; esac
+  if [ "$previous" = "--exe" ]; then
+    own_program=$(realpath -m -- "$arg")
+    arg=$own_program
+  elif [[ $arg == --exe=* ]]; then
+    own_program=$(realpath -m -- "${arg#--exe=}")
+    arg="--exe=$own_program"
+  fi
+  pytest_args+=("$arg")
   previous=$arg
 done
 
@@ -29,7 +37,7 @@ if [ -n "$own_program" ]; then
   fi
   log "client tests (pytest) against $own_program"
   cd "$REPO"
-  exec /usr/bin/python3 -m pytest tests --build-dir "$BUILD_DIR" "$@"
+  exec /usr/bin/python3 -m pytest tests --build-dir "$BUILD_DIR" "${pytest_args[@]}"
 fi
 
 build_all

@@ -16,9 +16,9 @@ OWN_SERVER = REPO / "tests" / "harness" / "own_server.py"
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="scripts/test.sh is the Linux command")
 
 
-def run_test_script(*args, flaw=""):
+def run_test_script(*args, flaw="", cwd=REPO):
     return subprocess.run(["bash", str(TEST_SH), *args, "-p", "no:cacheprovider"],
-                          env=dict(os.environ, OWN_SERVER_FLAW=flaw),
+                          env=dict(os.environ, OWN_SERVER_FLAW=flaw), cwd=cwd,
                           capture_output=True, text=True, timeout=600)
 
 
@@ -36,3 +36,11 @@ def test_its_exit_code_is_pytests_when_the_program_fails():
                              flaw="nul-to-space")
     assert result.returncode == 1, result.stdout + result.stderr
     assert "2 failed" in result.stdout, result.stdout
+
+
+@pytest.mark.parametrize("form", ["--exe PATH", "--exe=PATH"])
+def test_a_relative_path_is_taken_from_where_you_are(form):
+    exe = ["--exe", "own_server.py"] if form == "--exe PATH" else ["--exe=own_server.py"]
+    result = run_test_script(*exe, "--as", "02", "-k", "test_help", cwd=OWN_SERVER.parent)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 passed" in result.stdout, result.stdout
