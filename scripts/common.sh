@@ -14,8 +14,9 @@ BUILD_DIR="$REPO/build/$PRESET"
 #   python3-pytest(-timeout)    the client tests (run with /usr/bin/python3)
 #   curl                        stage 09's tests fetch files with it too
 #   clang, libclang-rt-14-dev   the fuzzer of stage 09's HTTP parser (libFuzzer and sanitizers)
+#   netcat-openbsd              nc, to talk to a stage by hand (README and every note use it)
 PACKAGES=(g++-mingw-w64-x86-64-posix wine wine64 cmake make catch2 python3 python3-pytest
-          python3-pytest-timeout curl clang libclang-rt-14-dev)
+          python3-pytest-timeout curl clang libclang-rt-14-dev netcat-openbsd)
 
 log() { printf '\n==> %s\n' "$*"; }
 

@@ -1,16 +1,56 @@
 # Windows: build everything and run every test (Catch2 through CTest, then pytest).
 #
-#   From a Developer PowerShell for Visual Studio (MSVC, the default):
+#   From an x64 developer shell for Visual Studio (MSVC, the default; README, "Windows, MSVC"):
 #     scripts\test.ps1
 #   With MinGW-w64 g++ and Ninja on PATH (MSYS2 or WinLibs):
 #     $env:PRESET = "windows-mingw"; scripts\test.ps1
+#   Your own server in stage NN's place (README, "Test your own server"): only the client tests
+#   of stage NN's row, against PATH; nothing is built, no unit tests run:
+#     scripts\test.ps1 --exe PATH --as NN
 #
 # Needs CMake 3.21+, Ninja (Visual Studio ships both) and Python 3 with pytest
 # (py -m pip install pytest pytest-timeout). Catch2 v3 is fetched by CMake when not installed.
 # Arguments go to pytest, e.g.  scripts\test.ps1 --stage 01
 $ErrorActionPreference = "Stop"
 $Preset = if ($env:PRESET) { $env:PRESET } else { "windows-msvc" }
+
+# PowerShell passes an unquoted 01 as the number 1, and 01,03 as an array of two numbers
+# (about_Parsing: `Write-Output 2` passes "2 (integer)", and "commas introduce lists passed as
+# arrays"), https://learn.microsoft.com/en-us/powershell/module/microsoft.powershell.core/about/about_parsing
+# So the stage numbers after --stage and --as are written out again as text with two digits,
+# "01,03", before they reach pytest.
+function Format-Stages($value) {
+    $numbers = @($value) | ForEach-Object { "$_" -split ',' }
+    ($numbers | ForEach-Object { if ($_ -match '^\d{1,2}$') { '{0:D2}' -f [int]$_ } else { $_ } }) -join ','
+}
+
+# A relative --exe PATH is relative to where you are: made absolute before Set-Location below.
+function Resolve-Program($path) {
+    $ExecutionContext.SessionState.Path.GetUnresolvedProviderPathFromPSPath("$path")
+}
+
+$pytestArgs = @()
+$ownProgram = $false
+for ($i = 0; $i -lt $args.Count; $i++) {
+    $arg = "$($args[$i])"
+    if (($arg -in '--stage', '--as', '--exe') -and ($i + 1 -lt $args.Count)) {
+        $i++
+        $value = if ($arg -eq '--exe') { Resolve-Program $args[$i] } else { Format-Stages $args[$i] }
+        $pytestArgs += $arg, $value
+    } elseif ($arg -like '--exe=*') {
+        $pytestArgs += '--exe=' + (Resolve-Program $arg.Substring(6))
+    } else {
+        $pytestArgs += $arg
+    }
+    if ($arg -like '--exe*') { $ownProgram = $true }
+}
+
 Set-Location (Split-Path -Parent $PSScriptRoot)
+
+if ($ownProgram) {
+    py -m pytest tests @pytestArgs
+    exit $LASTEXITCODE
+}
 
 cmake --preset $Preset
 if ($LASTEXITCODE) { exit $LASTEXITCODE }
@@ -20,6 +60,6 @@ if ($LASTEXITCODE) { exit $LASTEXITCODE }
 $status = 0
 ctest --preset $Preset
 if ($LASTEXITCODE) { $status = 1 }
-py -m pytest tests --build-dir "build/$Preset" @args
+py -m pytest tests --build-dir "build/$Preset" @pytestArgs
 if ($LASTEXITCODE) { $status = 1 }
 exit $status

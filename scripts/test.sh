@@ -4,11 +4,42 @@
 # against every built stage, the harness's own tests, the notes check). Arguments go to
 # pytest, e.g. scripts/test.sh --stage 01 -k echo
 #
+#   scripts/test.sh --exe PATH --as NN   your own server in stage NN's place (README, "Test your
+#                                        own server"): only the client tests of stage NN's row,
+#                                        against PATH; nothing is built, no unit tests, no fuzzer
+#
 # Installs what is missing first (apt, needs root or sudo); see scripts/common.sh.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
+# --exe PATH: the path made absolute (pytest runs from the repository, you may not be there).
+own_program=""
+pytest_args=()
+previous=""
+for arg in "$@"; do
+  if [ "$previous" = "--exe" ]; then
+    own_program=$(realpath -m -- "$arg")
+    arg=$own_program
+  elif [[ $arg == --exe=* ]]; then
+    own_program=$(realpath -m -- "${arg#--exe=}")
+    arg="--exe=$own_program"
+  fi
+  pytest_args+=("$arg")
+  previous=$arg
+done
+
 install_missing_packages
+
+if [ -n "$own_program" ]; then
+  if [[ ${own_program,,} == *.exe ]] && [ ! -x "$BUILD_DIR/wine-run" ]; then
+    log "configuring build/$PRESET, for the wine-run script that runs a .exe"
+    cmake --preset "$PRESET" -S "$REPO" >/dev/null
+  fi
+  log "client tests (pytest) against $own_program"
+  cd "$REPO"
+  exec /usr/bin/python3 -m pytest tests --build-dir "$BUILD_DIR" "${pytest_args[@]}"
+fi
+
 build_all
 
 status=0

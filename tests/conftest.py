@@ -4,6 +4,9 @@ a stage and make sure it is stopped.
     pytest tests                     every stage that is built
     pytest tests --stage 01          one stage (repeat --stage or give 01,03 for several)
     pytest tests --build-dir DIR     a build tree other than the default
+    pytest tests --exe PATH --as 02  your own program, in stage 02's place: stage 02's row of
+                                     the capability table, and nothing else (README, "Test your
+                                     own server")
 
 The `server` fixture starts the stage under test on a free port (`--port 0`), reads the real
 port from its `listening on` line, and when the test ends stops it with Ctrl+C and checks
@@ -34,6 +37,13 @@ def pytest_addoption(parser):
     group.addoption("--build-dir", default=os.environ.get("BUILD_DIR"),
                     help="CMake build tree holding bin/stageNN_*.exe "
                          f"(default: the first of {', '.join(DEFAULT_BUILD_DIRS)} that exists)")
+    group.addoption("--exe", metavar="PATH",
+                    help="test this program in the place of the stage named by --as: a .exe runs "
+                         "under Wine when not on Windows, a .py with this Python, anything else "
+                         "directly; only the client tests of that stage's row run")
+    group.addoption("--as", dest="as_stage", metavar="NN",
+                    help="with --exe: the stage whose row of the capability table the program "
+                         "is tested against")
 
 
 def pytest_configure(config):
@@ -51,7 +61,47 @@ def build_dir(config) -> Path:
     return REPO / DEFAULT_BUILD_DIRS[0]
 
 
+def own_program(config) -> Path | None:
+    """The program given with --exe (checked), or None when the tests run our own stages."""
+    given, as_stage = config.getoption("--exe"), config.getoption("as_stage")
+    if given is None and as_stage is None:
+        return None
+    if given is None or as_stage is None:
+        raise pytest.UsageError("--exe PATH and --as NN go together: the program, and the stage "
+                                "whose row it is tested against")
+    if config.getoption("--stage"):
+        raise pytest.UsageError("--stage does not apply with --exe: --as names the one stage")
+    if as_stage not in BY_NUMBER:
+        raise pytest.UsageError(f"unknown stage {as_stage} for --as; known: {', '.join(BY_NUMBER)}")
+    program = Path(given).resolve()
+    if not program.is_file():
+        raise pytest.UsageError(f"--exe {given}: no such file")
+    runs_directly = runner_for(program, wine_run=None) == []
+    if runs_directly and not ON_WINDOWS and not os.access(program, os.X_OK):
+        raise pytest.UsageError(f"--exe {given} is not executable (chmod +x)")
+    return program
+
+
+def runs_under_wine(program: Path) -> bool:
+    return program.suffix.lower() == ".exe" and not ON_WINDOWS
+
+
+def runner_for(program: Path, wine_run: Path | None) -> list[str]:
+    """What a program is started through: Wine for a Windows program anywhere but on Windows
+    (the build tree's wine-run), this Python for a .py (Windows reads no #! line), and nothing
+    for the rest: a native program or a script with a #! line runs directly. Deciding by the
+    file, not by the stage, is what lets a native Linux twin of a stage (stages/linux/) be one
+    more row whose program has no .exe."""
+    if runs_under_wine(program):
+        return [str(wine_run)]
+    if program.suffix == ".py":
+        return [sys.executable]
+    return []
+
+
 def selected_stages(config) -> list[Stage]:
+    if own_program(config):
+        return [BY_NUMBER[config.getoption("as_stage")]]
     wanted = [part.strip() for option in config.getoption("--stage") for part in option.split(",")]
     if wanted:
         unknown = [number for number in wanted if number not in BY_NUMBER]
@@ -83,6 +133,14 @@ def pytest_generate_tests(metafunc):
 
 
 def pytest_collection_modifyitems(config, items):
+    if own_program(config):
+        # A program of your own is tested by its row's client tests; the rest (the harness's own
+        # tests, the notes check, the scripts) are about this repository.
+        others = [item for item in items if "stage" not in getattr(item, "fixturenames", ())]
+        if others:
+            config.hook.pytest_deselected(items=others)
+            items[:] = [item for item in items if "stage" in getattr(item, "fixturenames", ())]
+        return
     if not any("stage" in getattr(item, "fixturenames", ()) for item in items):
         return
     if not selected_stages(config):
@@ -124,13 +182,18 @@ class Launcher:
 
     def __init__(self, config, wine: WineSession | None):
         self.bin = build_dir(config) / "bin"
+        self.own_program = own_program(config)  # --exe PATH, or None: our own stages
         self.wine = wine
         self.started: list[ServerProcess] = []
 
+    def program(self, stage: Stage) -> Path:
+        """What plays `stage`: the program given with --exe, or the stage's own build."""
+        return self.own_program or self.bin / stage.exe_name
+
     def argv_for(self, stage: Stage, args: list[str]) -> list[str]:
-        exe = str(self.bin / stage.exe_name)
-        prefix = [] if ON_WINDOWS else [str(self.wine.wine_run)]
-        return prefix + [exe, *stage.extra_args, *args]
+        program = self.program(stage)
+        wine_run = self.wine.wine_run if self.wine else None
+        return [*runner_for(program, wine_run), str(program), *stage.extra_args, *args]
 
     def start(self, stage: Stage, *args: str) -> ServerProcess:
         """Start a stage; it is stopped at the end of the test if still running."""
@@ -170,8 +233,13 @@ class Launcher:
 
 
 @pytest.fixture
-def launch(pytestconfig, wine_session):
-    launcher = Launcher(pytestconfig, wine_session)
+def launch(pytestconfig, request):
+    # Wine is started unless the one program under test is a native one: testing your own
+    # Linux program needs no Windows build. (On Windows, wine_session is None.)
+    program = own_program(pytestconfig)
+    needs_wine = program is None or runs_under_wine(program)
+    wine = request.getfixturevalue("wine_session") if needs_wine else None
+    launcher = Launcher(pytestconfig, wine)
     yield launcher
     problems = launcher.stop_all()
     if problems:

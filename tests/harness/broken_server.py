@@ -26,6 +26,7 @@ FLAWS = ["none", "first-4k", "stops-at-nul", "no-close-after-fin", "drops-partia
          "reorders", "dies-on-reset", "global-send-lock"]
 
 SEND_LOCK = threading.Lock()
+ACCEPT_WAIT = 0.2  # seconds; how soon Ctrl+C is seen on Windows (see main)
 
 
 def serve(client: socket.socket, flaw: str) -> None:
@@ -81,22 +82,33 @@ def main() -> int:
     parser.add_argument("--port", type=int, default=8080)
     args = parser.parse_args()
 
-    listener = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET)
-    listener.bind((args.host, args.port))
-    listener.listen(128)
-    print(f"listening on {args.host}:{listener.getsockname()[1]}", flush=True)
-
     def stop(*_):
         print("stopped", flush=True)
         sys.stdout.flush()
         os._exit(0)  # the daemon threads of held connections die with the process
 
+    # Before `listening on`: the harness may send Ctrl+C as soon as it reads that line.
     signal.signal(signal.SIGINT, stop)
     if hasattr(signal, "SIGBREAK"):
         signal.signal(signal.SIGBREAK, stop)  # Windows: the harness sends Ctrl+Break
 
+    listener = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET)
+    listener.bind((args.host, args.port))
+    listener.listen(128)
+    print(f"listening on {args.host}:{listener.getsockname()[1]}", flush=True)
+
+    # Windows runs no Python signal handler while the main thread is inside a blocking Winsock
+    # call: Ctrl+Break arrives on a thread of its own, and the handler waits for the main thread
+    # to come back to the interpreter. A blocking accept() would not come back until the next
+    # client, so it waits at most ACCEPT_WAIT at a time. (The accepted sockets still block: "if
+    # the listening socket is in blocking mode or in timeout mode, the socket returned by
+    # accept() is in blocking mode", https://docs.python.org/3/library/socket.html#socket-timeouts)
+    listener.settimeout(ACCEPT_WAIT)
     while True:
-        client, _ = listener.accept()
+        try:
+            client, _ = listener.accept()
+        except socket.timeout:
+            continue
         print("client connected", flush=True)
         threading.Thread(target=serve, args=(client, args.flaw), daemon=True).start()
 

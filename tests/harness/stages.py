@@ -3,7 +3,9 @@
 Every stage keeps the contract (command line, `listening on`, Ctrl+C exit 0); the capabilities
 below say what else it does, or which taught limit it shows. A test names the capabilities it
 needs with `@pytest.mark.needs("echo", ...)` and runs against every selected stage that has
-them all. A new stage is one more row.
+them all. A new stage is one more row. A program of your own can play a row too:
+`pytest tests --exe PATH --as NN` runs row NN's tests against it (conftest.py; README, "Test your
+own server").
 
 Capabilities:
   echo                  every byte sent comes back, in order; half-close ends the echo cleanly

@@ -1,0 +1,46 @@
+"""The README's command for a server of your own: scripts/test.sh --exe PATH --as NN runs the
+client tests of stage NN's row against PATH, and nothing else: no build, no unit tests, no
+fuzzer."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+TEST_SH = REPO / "scripts" / "test.sh"
+OWN_SERVER = REPO / "tests" / "harness" / "own_server.py"
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="scripts/test.sh is the Linux command")
+
+
+def run_test_script(*args, flaw="", cwd=REPO):
+    return subprocess.run(["bash", str(TEST_SH), *args, "-p", "no:cacheprovider"],
+                          env=dict(os.environ, OWN_SERVER_FLAW=flaw), cwd=cwd,
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_with_exe_it_runs_only_that_rows_client_tests_against_the_program():
+    result = run_test_script("--exe", str(OWN_SERVER), "--as", "02", "-k", "test_echo")
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "6 passed" in result.stdout, output  # the echo suite of row 02, all of it
+    for other_step in ("configuring and building", "unit tests (ctest)", "fuzzing"):
+        assert other_step not in output, output
+
+
+def test_its_exit_code_is_pytests_when_the_program_fails():
+    result = run_test_script("--exe", str(OWN_SERVER), "--as", "02", "-k", "test_echo",
+                             flaw="nul-to-space")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "2 failed" in result.stdout, result.stdout
+
+
+@pytest.mark.parametrize("form", ["--exe PATH", "--exe=PATH"])
+def test_a_relative_path_is_taken_from_where_you_are(form):
+    exe = ["--exe", "own_server.py"] if form == "--exe PATH" else ["--exe=own_server.py"]
+    result = run_test_script(*exe, "--as", "02", "-k", "test_help", cwd=OWN_SERVER.parent)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 passed" in result.stdout, result.stdout
