@@ -13,6 +13,7 @@ import time
 import pytest
 
 from harness import checks
+from harness.restart import start_on_port
 
 pytestmark = pytest.mark.needs("iocp_server")
 
@@ -178,7 +179,7 @@ def test_ctrl_c_with_idle_busy_and_half_closed_clients_then_restart_on_the_same_
     for sock in idle + [busy, half_closed]:
         sock.close()
 
-    again = launch.start(stage, "--port", str(port))
+    again = start_on_port(launch, stage, port)
     assert again.wait_listening() == (host, port), \
         f"the restart could not listen on port {port}\n{again.output_text()}"
     checks.echo_round_trip(host, port, b"restarted\n")
