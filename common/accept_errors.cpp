@@ -12,7 +12,13 @@ namespace net {
 
 AcceptErrors::Next AcceptErrors::on_error(int error) {
     switch (error) {
+        // One connection failed, not the listener: a client that reset or gave up before it
+        // was taken. accept() reports it as WSAECONNRESET; an AcceptEx completion can say the
+        // same thing as WSAECONNABORTED or WSAENETRESET, and Wine says WSAENOTCONN.
         case WSAECONNRESET:
+        case WSAECONNABORTED:
+        case WSAENETRESET:
+        case WSAENOTCONN:
             log("accept failed: ", error_text(error), "; accepting the next one");
             return Next::accept_now;
         case WSAEMFILE:

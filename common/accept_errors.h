@@ -8,7 +8,8 @@ namespace net {
 // ANCHOR: accept_errors
 // A failed accept() is usually not the end of a server, but neither is every failure worth
 // retrying. Three kinds, from the errors Microsoft documents for accept():
-//   - a client that reset its connection before we took it (WSAECONNRESET): accept again now;
+//   - a client that reset its connection before we took it (WSAECONNRESET, and the codes an
+//     AcceptEx completion uses for the same event): accept again now;
 //   - the system is short of sockets or buffers (WSAEMFILE, WSAENOBUFS): accept again later,
 //     after a pause that doubles with each failure in a row (10 ms up to 1 s), so that a
 //     lasting shortage costs neither a busy loop nor a flood of log lines;

@@ -49,6 +49,7 @@ ECHO_CHECKS = [
     checks.check_half_close,
     checks.check_survives_reset,
     checks.check_a_client_that_never_reads_stalls_nobody,
+    checks.check_back_pressure,
 ]
 
 # (the flaw, a check that must catch it)
@@ -62,6 +63,7 @@ CAUGHT = [
     ("reorders", checks.check_binary_echo),
     ("dies-on-reset", checks.check_survives_reset),
     ("global-send-lock", checks.check_a_client_that_never_reads_stalls_nobody),
+    ("unbounded-queue", checks.check_back_pressure),
     # The control server serves clients concurrently, so it must fail stage 01's limit check:
     # the check really tells one-at-a-time from concurrent.
     ("none", checks.check_one_client_at_a_time),

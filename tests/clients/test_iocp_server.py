@@ -1,4 +1,4 @@
-"""Stage 07, the final IOCP server, under the loads and the misbehaviour it was built for.
+"""Stages 07 and 08, the IOCP servers, under the loads and the misbehaviour they were built for.
 
 The echo suite, the contract, 5,000 cycles with flat memory and the --max-clients refusal run
 from the other files (capabilities echo, concurrent, cycles, max_clients_option); these are
@@ -121,6 +121,7 @@ def test_a_client_that_never_reads_does_not_stop_the_others(server):
         deaf.close()
 
 
+@pytest.mark.needs("send_holds_a_worker")
 def test_taught_limit_a_reader_that_never_reads_holds_a_worker_until_the_send_timeout(launch, stage):
     """With one worker, a client that never reads blocks it in the synchronous send(); the
     others wait until SO_SNDTIMEO gives up on that client. Stage 08's WSASend removes this."""
@@ -142,6 +143,66 @@ def test_taught_limit_a_reader_that_never_reads_holds_a_worker_until_the_send_ti
         deaf.close()
         if other:
             other.close()
+
+
+@pytest.mark.needs("send_holds_no_worker")
+def test_a_reader_that_never_reads_holds_no_worker(launch, stage):
+    """The opposite of stage 07's taught limit: with a single worker, while one client sends
+    and never reads, another client is echoed at once — the echo to the first is a pending
+    WSASend, not a worker blocked in send()."""
+    server = launch.serve(stage, "--workers", "1")
+    deaf = checks.connect(server.host, server.port)
+    try:
+        checks.fill_until_stuck(deaf)  # the server has stopped reading from it: back-pressure
+        for index in range(20):
+            checks.echo_round_trip(server.host, server.port, b"at once %d\n" % index)
+        # Served while the deaf client is still connected: nothing had to give up on it first
+        # (stage 07 serves the others only once its send timeout has dropped that client).
+        assert not any(line.startswith("client 1 disconnected") for line in server.stdout_lines), \
+            server.output_text()
+    finally:
+        deaf.close()
+
+
+@pytest.mark.needs("send_holds_no_worker")
+def test_what_a_reader_that_never_reads_costs_is_bounded(server):
+    """A client whose echo cannot be sent is not read from until it can: the server keeps one
+    buffer per client, not an output queue that grows with what the client sends. Fifty such
+    clients, each pushing until TCP stops it, leave the server's memory where it was (a queue
+    of even 64 KiB per client would show as 3 MiB here)."""
+    checks.check_back_pressure(server.host, server.port)
+    before = server.memory_bytes()
+    deaf = [checks.connect(server.host, server.port) for _ in range(50)]
+    try:
+        pushed = sum(checks.fill_until_stuck(sock) for sock in deaf)
+        growth = server.memory_bytes() - before
+        assert growth < (2 << 20), \
+            f"the server grew by {growth >> 10} KiB for 50 clients that pushed {pushed >> 20} " \
+            f"MiB and read nothing"
+        checks.echo_round_trip(server.host, server.port, b"still served\n")
+    finally:
+        for sock in deaf:
+            sock.close()
+
+
+def test_a_burst_of_2000_connections_reset_at_once_then_clients_are_served(server):
+    """Connections that are reset as soon as they are made — some before the server has taken
+    them — cost the server nothing lasting: every accept it had posted is posted again, and
+    ordinary clients are served after the burst."""
+    socks = []
+    for _ in range(2000):
+        sock = checks.connect(server.host, server.port)
+        socks.append(sock)
+        if len(socks) == 100:
+            for s in socks:
+                checks.reset(s)
+            socks.clear()
+    for s in socks:
+        checks.reset(s)
+    for index in range(50):
+        checks.echo_round_trip(server.host, server.port, b"after the burst %d\n" % index)
+    wait_until_no_client_is_live(server)
+    assert server.alive()
 
 
 def test_ctrl_c_with_idle_busy_and_half_closed_clients_then_restart_on_the_same_port(launch, stage):
@@ -186,7 +247,7 @@ def test_ctrl_c_with_idle_busy_and_half_closed_clients_then_restart_on_the_same_
 
 
 def test_taught_limit_no_framing_an_http_request_is_just_echoed(address):
-    """No protocol: the server moves bytes. What stage 08 will answer is echoed here."""
+    """No protocol: the server moves bytes. What stage 09 will answer is echoed here."""
     request = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
     with checks.connect(*address) as sock:
         sock.sendall(request)

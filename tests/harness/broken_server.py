@@ -13,23 +13,52 @@ harness starts and stops it. Flaws:
   reorders               echoes each pair of chunks in swapped order
   dies-on-reset          exits when a client resets the connection
   global-send-lock       sends under one lock for all clients: one that never reads stalls all
+  unbounded-queue        reads on while its echo waits in a queue: a client that never reads
+                         makes the queue grow without end (no back-pressure)
 """
 
 import argparse
 import os
+import queue
 import signal
 import socket
 import sys
 import threading
 
 FLAWS = ["none", "first-4k", "stops-at-nul", "no-close-after-fin", "drops-partial-line",
-         "reorders", "dies-on-reset", "global-send-lock"]
+         "reorders", "dies-on-reset", "global-send-lock", "unbounded-queue"]
 
 SEND_LOCK = threading.Lock()
 ACCEPT_WAIT = 0.2  # seconds; how soon Ctrl+C is seen on Windows (see main)
 
 
+def serve_with_a_queue(client: socket.socket) -> None:
+    """The unbounded-queue flaw: a reader that never waits for the writer."""
+    pending: queue.Queue = queue.Queue()
+
+    def writer() -> None:
+        try:
+            while (data := pending.get()) is not None:
+                client.sendall(data)
+        except OSError:
+            pass
+
+    thread = threading.Thread(target=writer, daemon=True)
+    thread.start()
+    try:
+        while data := client.recv(65536):
+            pending.put(data)
+    except OSError:
+        pass
+    pending.put(None)
+    thread.join()
+    client.close()
+
+
 def serve(client: socket.socket, flaw: str) -> None:
+    if flaw == "unbounded-queue":
+        serve_with_a_queue(client)
+        return
     echoed = 0
     pending_line = b""
     held = None

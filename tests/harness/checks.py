@@ -194,6 +194,9 @@ def check_survives_reset(host: str, port: int) -> None:
     sock = connect(host, port)
     sock.sendall(b"x" * 10)
     reset(sock)                                       # and once more, with little in flight
+    # A server that a reset kills dies within moments of it; give it those moments, so that
+    # the round trip below cannot slip in first.
+    time.sleep(0.5)
     echo_round_trip(host, port, b"still here after the resets\n")
 
 
@@ -306,14 +309,14 @@ def check_limit_refuses_one_more(host: str, port: int, limit: int) -> None:
             sock.close()
 
 
-def fill_until_stuck(sock: socket.socket) -> int:
+def fill_until_stuck(sock: socket.socket, limit: int = 1 << 30) -> int:
     """Send without ever reading until the server stops taking bytes — it is blocked, or has
     stopped reading, because its echo cannot reach us: a second with nothing accepted. Returns
-    how many bytes were sent."""
+    how many bytes were sent; stops at `limit` if the server never stops taking them."""
     sock.setblocking(False)
     sent, last_progress = 0, time.monotonic()
     chunk = b"n" * 65536
-    while time.monotonic() - last_progress < 1.0:
+    while time.monotonic() - last_progress < 1.0 and sent < limit:
         try:
             sent += sock.send(chunk)
             last_progress = time.monotonic()
@@ -321,6 +324,18 @@ def fill_until_stuck(sock: socket.socket) -> int:
             time.sleep(0.01)
     sock.setblocking(True)
     return sent
+
+
+def check_back_pressure(host: str, port: int, limit: int = 128 << 20) -> None:
+    """A client that sends and never reads is, after a while, not read from either: TCP's flow
+    control stops it. A server that went on reading would have to keep the echo it cannot
+    send somewhere — a queue that grows with what the client sends."""
+    with connect(host, port) as deaf:
+        pushed = fill_until_stuck(deaf, limit)
+        assert pushed < limit, \
+            f"the server took {pushed >> 20} MiB from a client that reads nothing, and kept " \
+            f"reading: its echo must be piling up in the server"
+        echo_round_trip(host, port, b"served while it is stuck\n")
 
 
 def check_a_client_that_never_reads_stalls_nobody(host: str, port: int) -> None:

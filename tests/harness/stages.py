@@ -22,7 +22,11 @@ Capabilities:
                         default FD_SETSIZE of 64
   one_per_worker        taught limit of 05: with --workers N, N clients are served at once and
                         the next waits in the port's queue until one leaves
-  iocp_server           stage 07's loads and misbehaviours (test_iocp_server.py)
+  iocp_server           stages 07 and 08 under load and misbehaviour (test_iocp_server.py)
+  send_holds_a_worker   taught limit of 07: its synchronous send() holds a worker while a client
+                        does not read, until SO_SNDTIMEO (--send-timeout-ms) gives up
+  send_holds_no_worker  08's overlapped WSASend: a client that does not read holds no worker,
+                        and costs the server a bounded amount of memory
   http                  stage 09's HTTP/1.1 (test_http.py)
 """
 
@@ -62,7 +66,10 @@ STAGES: list[Stage] = [
     Stage("06", "06_overlapped_io", frozenset({"echo", "concurrent", "cycles", "client_limit"}),
           settings={"cycles": 1500, "client_limit": 62, "concurrent_clients": 62}),
     Stage("07", "07_iocp_server", frozenset({"echo", "concurrent", "cycles", "max_clients_option",
-                                             "iocp_server"}),
+                                             "iocp_server", "send_holds_a_worker"}),
+          settings={"cycles": 5000}),
+    Stage("08", "08_async_echo", frozenset({"echo", "concurrent", "cycles", "max_clients_option",
+                                            "iocp_server", "send_holds_no_worker"}),
           settings={"cycles": 5000}),
     Stage("09", "09_http_server", frozenset({"http"})),
 ]

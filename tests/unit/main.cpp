@@ -21,7 +21,7 @@ namespace {
 int registry_destroyed_with_a_live_context() {
     net::WinsockSession winsock;
     {
-        stage07::ClientRegistry registry;
+        stage07::ClientRegistry registry(10);
         registry.create(::socket(AF_INET, SOCK_STREAM, IPPROTO_TCP), 1);
     }  // ~ClientRegistry: must not return
     std::puts("the process went on");

@@ -14,7 +14,8 @@ using std::chrono::milliseconds;
 TEST_CASE("a client that reset before it was taken: accept the next one at once",
           "[accept_errors]") {
     net::AcceptErrors errors;
-    CHECK(errors.on_error(WSAECONNRESET) == Next::accept_now);
+    for (int error : {WSAECONNRESET, WSAECONNABORTED, WSAENETRESET, WSAENOTCONN})
+        CHECK(errors.on_error(error) == Next::accept_now);
     CHECK(errors.survive(WSAECONNRESET));
 }
 

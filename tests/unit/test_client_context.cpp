@@ -18,17 +18,37 @@ SOCKET new_socket() { return ::socket(AF_INET, SOCK_STREAM, IPPROTO_TCP); }
 TEST_CASE("the OVERLAPPED is the first member, so its address is the context's",
           "[client_context]") {
     net::WinsockSession winsock;
-    ClientRegistry registry;
+    ClientRegistry registry(100);
     ClientContext* context = registry.create(new_socket(), 1);
     REQUIRE(context);
     CHECK(reinterpret_cast<void*>(&context->overlapped) == reinterpret_cast<void*>(context));
     registry.destroy(context);
 }
 
+TEST_CASE("the registry refuses beyond its capacity and takes clients again after one leaves",
+          "[client_context]") {
+    net::WinsockSession winsock;
+    ClientRegistry registry(2);
+    ClientContext* first = registry.create(new_socket(), 1);
+    ClientContext* second = registry.create(new_socket(), 2);
+    REQUIRE(first);
+    REQUIRE(second);
+    const SOCKET spare = new_socket();
+    CHECK(registry.create(spare, 3) == nullptr);  // the caller still owns `spare`
+    CHECK(test::is_open_socket(spare));
+    CHECK(registry.destroy(first) == 1);
+    ClientContext* third = registry.create(spare, 3);
+    CHECK(third);
+    CHECK(registry.size() == 2);
+    registry.destroy(second);
+    registry.destroy(third);
+    CHECK(registry.size() == 0);
+}
+
 TEST_CASE("destroy closes the socket and frees the context, and counts the rest",
           "[client_context]") {
     net::WinsockSession winsock;
-    ClientRegistry registry;
+    ClientRegistry registry(100);
     ClientContext* first = registry.create(new_socket(), 1);
     ClientContext* second = registry.create(new_socket(), 2);
     const SOCKET s = first->socket;
@@ -42,7 +62,7 @@ TEST_CASE("cancel_all ends a pending read without closing the socket", "[client_
     net::WinsockSession winsock;
     const net::UniqueSocket listener = test::loopback_listener();
     const net::UniqueSocket client = test::connect_to(test::port_of(listener.get()));
-    ClientRegistry registry;
+    ClientRegistry registry(100);
     ClientContext* context = registry.create(::accept(listener.get(), nullptr, nullptr), 1);
     const net::UniqueHandle event(::WSACreateEvent());
     context->overlapped.hEvent = event.get();
@@ -68,7 +88,7 @@ TEST_CASE("cancel_all ends a pending read without closing the socket", "[client_
 
 TEST_CASE("wait_until_empty returns once the last context is destroyed", "[client_context]") {
     net::WinsockSession winsock;
-    ClientRegistry registry;
+    ClientRegistry registry(100);
     std::vector<ClientContext*> contexts;
     for (std::uint64_t id = 1; id <= 50; ++id)
         contexts.push_back(registry.create(new_socket(), id));
