@@ -14,8 +14,10 @@ BUILD_DIR="$REPO/build/$PRESET"
 #   python3-pytest(-timeout)    the client tests (run with /usr/bin/python3)
 #   curl                        stage 09's tests fetch files with it too
 #   clang, libclang-rt-14-dev   the fuzzer of stage 09's HTTP parser (libFuzzer and sanitizers)
+#   chromium                    a real browser: tests/clients/test_browser.py loads stage 09's
+#                               site in headless Chromium (page, stylesheet and picture)
 PACKAGES=(g++-mingw-w64-x86-64-posix wine wine64 cmake make catch2 python3 python3-pytest
-          python3-pytest-timeout curl clang libclang-rt-14-dev)
+          python3-pytest-timeout curl clang libclang-rt-14-dev chromium)
 
 log() { printf '\n==> %s\n' "$*"; }
 
