@@ -15,8 +15,10 @@ BUILD_DIR="$REPO/build/$PRESET"
 #   curl                        stage 09's tests fetch files with it too
 #   clang, libclang-rt-14-dev   the fuzzer of stage 09's HTTP parser (libFuzzer and sanitizers)
 #   netcat-openbsd              nc, to talk to a stage by hand (README and every note use it)
+#   chromium                    a real browser: tests/clients/test_browser.py loads stage 09's
+#                               site in headless Chromium (page, stylesheet and picture)
 PACKAGES=(g++-mingw-w64-x86-64-posix wine wine64 cmake make catch2 python3 python3-pytest
-          python3-pytest-timeout curl clang libclang-rt-14-dev netcat-openbsd)
+          python3-pytest-timeout curl clang libclang-rt-14-dev netcat-openbsd chromium)
 
 log() { printf '\n==> %s\n' "$*"; }
 

@@ -43,6 +43,121 @@ int hex_value(char c) {
     return -1;
 }
 
+bool is_digit(char c) { return c >= '0' && c <= '9'; }
+
+// RFC 3986's character classes, for hosts and for the paths of Location headers.
+bool is_unreserved(char c) {
+    const auto u = static_cast<unsigned char>(c);
+    return (u >= '0' && u <= '9') || (u >= 'a' && u <= 'z') || (u >= 'A' && u <= 'Z') || c == '-' ||
+           c == '.' || c == '_' || c == '~';
+}
+
+bool is_sub_delim(char c) {
+    return std::string_view("!$&'()*+,;=").find(c) != std::string_view::npos;
+}
+
+// ANCHOR: host
+// reg-name: unreserved characters, sub-delims and %XX escapes; empty is allowed. It covers
+// IPv4 addresses and DNS names.
+bool is_reg_name(std::string_view text) {
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        if (is_unreserved(text[i]) || is_sub_delim(text[i])) continue;
+        if (text[i] != '%' || i + 2 >= text.size() || hex_value(text[i + 1]) < 0 ||
+            hex_value(text[i + 2]) < 0)
+            return false;
+        i += 2;
+    }
+    return true;
+}
+
+// dec-octet "." dec-octet "." dec-octet "." dec-octet, each 0-255 without leading zeros.
+bool is_ipv4(std::string_view text) {
+    for (int part = 0; part < 4; ++part) {
+        if (part > 0) {
+            if (text.empty() || text.front() != '.') return false;
+            text.remove_prefix(1);
+        }
+        std::size_t digits = 0;
+        int value = 0;
+        while (digits < text.size() && digits < 3 && is_digit(text[digits]))
+            value = value * 10 + (text[digits++] - '0');
+        if (digits == 0 || value > 255 || (digits > 1 && text.front() == '0')) return false;
+        text.remove_prefix(digits);
+    }
+    return text.empty();
+}
+
+// Eight groups of one to four hex digits separated by ':'; the last two may be an IPv4
+// address; one "::" stands for one or more groups of zeros.
+bool is_ipv6(std::string_view text) {
+    int groups = 0;
+    bool elided = false;
+    std::size_t at = 0;
+    if (text.substr(0, 2) == "::") {
+        elided = true;
+        at = 2;
+    } else if (text.empty() || text.front() == ':') {
+        return false;
+    }
+    while (at < text.size()) {
+        const std::size_t colon = text.find(':', at);
+        const std::string_view group = text.substr(at, colon - at);
+        if (colon == std::string_view::npos && group.find('.') != std::string_view::npos) {
+            if (!is_ipv4(group)) return false;
+            groups += 2;
+            break;
+        }
+        if (group.empty() || group.size() > 4 ||
+            !std::all_of(group.begin(), group.end(), [](char c) { return hex_value(c) >= 0; }))
+            return false;
+        ++groups;
+        if (colon == std::string_view::npos) break;
+        at = colon + 1;
+        if (at < text.size() && text[at] == ':') {
+            if (elided) return false;  // "::" only once
+            elided = true;
+            ++at;
+        } else if (at == text.size()) {
+            return false;  // a single ':' at the end
+        }
+    }
+    return elided ? groups <= 7 : groups == 8;
+}
+
+// What may stand between '[' and ']': an IPv6 address, or "v" HEXDIG+ "." and more (IPvFuture).
+bool is_ip_literal(std::string_view text) {
+    if (!text.empty() && (text.front() == 'v' || text.front() == 'V')) {
+        const std::size_t dot = text.find('.');
+        if (dot == std::string_view::npos || dot < 2 || dot + 1 == text.size()) return false;
+        const std::string_view version = text.substr(1, dot - 1), rest = text.substr(dot + 1);
+        return std::all_of(version.begin(), version.end(),
+                           [](char c) { return hex_value(c) >= 0; }) &&
+               std::all_of(rest.begin(), rest.end(),
+                           [](char c) { return is_unreserved(c) || is_sub_delim(c) || c == ':'; });
+    }
+    return is_ipv6(text);
+}
+
+// uri-host [":" port] (RFC 3986 §3.2.2, §3.2.3), what a Host header and an absolute-form
+// target's authority hold: an IP literal in brackets or a reg-name, then maybe ':' and digits.
+// No userinfo ("user@"): RFC 9110 §4.2.4 has it treated as an error in http URIs.
+bool is_host_and_port(std::string_view text) {
+    std::string_view port;
+    if (!text.empty() && text.front() == '[') {
+        const std::size_t close = text.find(']');
+        if (close == std::string_view::npos || !is_ip_literal(text.substr(1, close - 1)))
+            return false;
+        port = text.substr(close + 1);
+    } else {
+        const std::size_t colon = text.find(':');
+        if (!is_reg_name(text.substr(0, colon))) return false;
+        if (colon != std::string_view::npos) port = text.substr(colon);
+    }
+    return port.empty() ||
+           (port.front() == ':' && std::all_of(port.begin() + 1, port.end(), is_digit));
+}
+// ANCHOR_END: host
+
 }  // namespace
 
 bool iequals(std::string_view a, std::string_view b) {
@@ -102,6 +217,7 @@ RequestParser::Status RequestParser::feed(std::string_view bytes) {
             if (buffer_.size() - used < body_length_) break;
             request_.body.assign(buffer_, used, body_length_);
             used += body_length_;
+            continue_expected_ = false;  // the body is here: no 100 needed
             state_ = State::complete;
             status = Status::complete;
             break;
@@ -151,12 +267,6 @@ RequestParser::Status RequestParser::parse_request_line(std::string_view line) {
     const std::string_view version = line.substr(second + 1);
 
     if (!is_token(method)) return fail(Error::bad_request);
-    // Origin form only ("/path?query"): visible ASCII, no spaces or control characters.
-    if (target.empty() || target.front() != '/') return fail(Error::bad_request);
-    for (char c : target) {
-        const auto u = static_cast<unsigned char>(c);
-        if (u <= 0x20 || u >= 0x7f) return fail(Error::bad_request);
-    }
     if (version.size() != 8 || version.substr(0, 5) != "HTTP/" || version[6] != '.' ||
         version[5] < '0' || version[5] > '9' || version[7] < '0' || version[7] > '9')
         return fail(Error::bad_request);
@@ -164,12 +274,54 @@ RequestParser::Status RequestParser::parse_request_line(std::string_view line) {
 
     request_ = Request{};
     request_.method.assign(method);
-    request_.target.assign(target);
     request_.minor_version = version[7] == '0' ? 0 : 1;  // 1.2 and up: answered as 1.1
+    if (parse_target(method, target) == Status::error) return Status::error;
     header_bytes_ = 0;
     state_ = State::headers;
     return Status::incomplete;
 }
+
+// ANCHOR: parse_target
+// The request target (RFC 9112 §3.2), in the three forms a server can receive:
+//   origin-form    "/path?query"               the usual one
+//   absolute-form  "http://host:port/path?q"   what clients send to a proxy; a server must
+//                                              accept it too (§3.2.2), use its path, and take
+//                                              its authority as the Host
+//   asterisk-form  "*"                         OPTIONS only: a question about the server
+// (The fourth, authority-form "host:port", is CONNECT's, which this server does not do: 400.)
+RequestParser::Status RequestParser::parse_target(std::string_view method,
+                                                  std::string_view target) {
+    // Visible ASCII only: no spaces, control characters or raw non-ASCII bytes.
+    for (char c : target) {
+        const auto u = static_cast<unsigned char>(c);
+        if (u <= 0x20 || u >= 0x7f) return fail(Error::bad_request);
+    }
+    authority_.clear();
+    if (target == "*") {
+        if (method != "OPTIONS") return fail(Error::bad_request);
+    } else if (!target.empty() && target.front() == '/') {
+        // origin-form: as it is
+    } else if (target.size() >= 7 && iequals(target.substr(0, 7), "http://")) {
+        const std::string_view rest = target.substr(7);
+        const std::size_t path = std::min(rest.find_first_of("/?#"), rest.size());
+        const std::string_view authority = rest.substr(0, path);
+        // An http URI with an empty host is invalid (RFC 9110 §4.2.1).
+        if (authority.empty() || authority.front() == ':' || !is_host_and_port(authority))
+            return fail(Error::bad_request);
+        authority_.assign(authority);
+        // "http://host" and "http://host?q" have an empty path: it is "/" (RFC 9112 §3.2.1).
+        const std::string_view path_and_query = rest.substr(path);
+        request_.target = (!path_and_query.empty() && path_and_query.front() == '/')
+                              ? std::string(path_and_query)
+                              : "/" + std::string(path_and_query);
+        return Status::incomplete;
+    } else {
+        return fail(Error::bad_request);
+    }
+    request_.target.assign(target);
+    return Status::incomplete;
+}
+// ANCHOR_END: parse_target
 
 RequestParser::Status RequestParser::parse_header_line(std::string_view line) {
     if (header_bytes_ > limits_.max_header_bytes) return fail(Error::headers_too_large);
@@ -197,16 +349,23 @@ RequestParser::Status RequestParser::finish_headers() {
     std::size_t hosts = 0, lengths = 0;
     bool transfer_encoding = false;
     std::string_view length_text;
-    for (const Header& h : request_.headers) {
-        if (iequals(h.name, "Host")) ++hosts;
+    Header* host = nullptr;
+    for (Header& h : request_.headers) {
+        if (iequals(h.name, "Host")) {
+            ++hosts;
+            host = &h;
+        }
         if (iequals(h.name, "Transfer-Encoding")) transfer_encoding = true;
         if (iequals(h.name, "Content-Length")) {
             if (lengths++ > 0 && h.value != length_text) return fail(Error::bad_request);
             length_text = h.value;
         }
     }
-    // HTTP/1.1 requires exactly one Host header.
+    // HTTP/1.1 requires exactly one Host header, and any Host must be a host and a port
+    // (RFC 9112 §3.2: 400 otherwise). With an absolute-form target, the target's authority is
+    // the Host, whatever the header said (§3.2.2).
     if (hosts > 1 || (hosts == 0 && request_.minor_version == 1)) return fail(Error::bad_request);
+    if (host && !is_host_and_port(host->value)) return fail(Error::bad_request);
     // Both framings at once is how requests are smuggled past proxies: refuse. And this server
     // implements no transfer coding (not even chunked), so any other one is "not implemented".
     if (transfer_encoding) return fail(lengths > 0 ? Error::bad_request : Error::not_implemented);
@@ -238,6 +397,27 @@ RequestParser::Status RequestParser::finish_headers() {
         });
     }
 
+    // Last, because adding a header moves them all (`host` and `length_text` point into them).
+    if (!authority_.empty()) {
+        if (host) {
+            host->value = authority_;
+        } else {
+            request_.headers.push_back({"Host", authority_});
+        }
+    }
+
+    // A body is coming, and the client may be waiting for our word to send it. (Any other
+    // expectation is ignored: RFC 9110 lets a server answer 417 to it, or not.)
+    continue_expected_ = false;
+    if (body_length_ > 0 && request_.minor_version == 1) {
+        for (const Header& h : request_.headers) {
+            if (!iequals(h.name, "Expect")) continue;
+            for_each_element(h.value, [this](std::string_view expectation) {
+                if (iequals(expectation, "100-continue")) continue_expected_ = true;
+            });
+        }
+    }
+
     state_ = body_length_ > 0 ? State::body : State::complete;
     return body_length_ > 0 ? Status::incomplete : Status::complete;
 }
@@ -250,6 +430,7 @@ Request RequestParser::take() {
     header_bytes_ = 0;
     body_length_ = 0;
     scanned_ = 0;
+    authority_.clear();
     return taken;
 }
 
@@ -324,12 +505,13 @@ std::string format_date(std::time_t time) {
 std::string serialize(const Response& response, bool head_only, bool keep_alive_header,
                       std::time_t now) {
     std::string out;
-    out.reserve(256 + (head_only ? 0 : response.body.size()));
+    const bool with_body = !head_only && !response.file_size;
+    out.reserve(256 + (with_body ? response.body.size() : 0));
     out += "HTTP/1.1 " + std::to_string(response.status) + " " + reason_phrase(response.status);
     out += "\r\nDate: " + format_date(now);
     out += "\r\nServer: iocp-tutorial-stage09";
     out += "\r\nContent-Type: " + response.content_type;
-    out += "\r\nContent-Length: " + std::to_string(response.body.size());
+    out += "\r\nContent-Length: " + std::to_string(response.content_length());
     for (const Header& h : response.extra_headers) out += "\r\n" + h.name + ": " + h.value;
     if (response.close) {
         out += "\r\nConnection: close";
@@ -337,7 +519,7 @@ std::string serialize(const Response& response, bool head_only, bool keep_alive_
         out += "\r\nConnection: keep-alive";  // an HTTP/1.0 client asked for it
     }
     out += "\r\n\r\n";
-    if (!head_only) out += response.body;
+    if (with_body) out += response.body;
     return out;
 }
 
@@ -362,17 +544,26 @@ std::optional<std::string> percent_decode(std::string_view text) {
 
 namespace {
 
-bool is_reserved_device_name(std::string_view segment) {
-    // "CON", "nul.txt", "COM1.log": Windows opens the device, whatever the extension.
-    const std::string_view base = segment.substr(0, segment.find('.'));
+// ANCHOR: device_names
+// Names Windows keeps for devices (CON, NUL, COM1, ...): opening one opens the device, whatever
+// follows the first dot ("nul.txt"), and after the spaces before that dot are stripped
+// ("CON .txt" is CON). COM and LPT take a digit, and the superscript digits ¹ ² ³ count as
+// digits too ("COM¹"). See Microsoft's "Naming Files, Paths, and Namespaces".
+bool is_reserved_device_name(std::string_view name) {
+    std::string_view base = name.substr(0, name.find('.'));
+    while (!base.empty() && base.back() == ' ') base.remove_suffix(1);
     std::string upper;
     for (char c : base) upper += (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c;
     if (upper == "CON" || upper == "PRN" || upper == "AUX" || upper == "NUL" || upper == "CONIN$" ||
         upper == "CONOUT$")
         return true;
-    return upper.size() == 4 && (upper.rfind("COM", 0) == 0 || upper.rfind("LPT", 0) == 0) &&
-           upper[3] >= '0' && upper[3] <= '9';
+    if (upper.size() < 4 || (upper.compare(0, 3, "COM") != 0 && upper.compare(0, 3, "LPT") != 0))
+        return false;
+    const std::string_view digit = std::string_view(upper).substr(3);
+    return (digit.size() == 1 && is_digit(digit[0])) || digit == "\xC2\xB9" ||
+           digit == "\xC2\xB2" || digit == "\xC2\xB3";  // ¹ ² ³ in UTF-8
 }
+// ANCHOR_END: device_names
 
 // Strict UTF-8: no overlong forms (%c0%ae is an old way to spell '.'), no surrogates, nothing
 // past U+10FFFF.
@@ -408,18 +599,19 @@ bool is_valid_utf8(std::string_view text) {
     return true;
 }
 
-bool is_acceptable_segment(std::string_view segment) {
-    if (segment.front() == '.') return false;  // ".", "..", and hidden names
-    if (segment.back() == '.' || segment.back() == ' ') return false;
-    for (char c : segment) {
+}  // namespace
+
+bool is_acceptable_name(std::string_view name) {
+    if (name.empty()) return false;
+    if (name.front() == '.') return false;  // ".", "..", and hidden names
+    if (name.back() == '.' || name.back() == ' ') return false;
+    for (char c : name) {
         const auto u = static_cast<unsigned char>(c);
-        if (u < 0x20 || std::string_view("<>:\"|?*\\").find(c) != std::string_view::npos)
+        if (u < 0x20 || std::string_view("<>:\"|?*\\/").find(c) != std::string_view::npos)
             return false;
     }
-    return !is_reserved_device_name(segment);
+    return !is_reserved_device_name(name);
 }
-
-}  // namespace
 
 std::optional<std::string> relative_path_for(std::string_view target) {
     target = target.substr(0, target.find_first_of("?#"));
@@ -432,7 +624,7 @@ std::optional<std::string> relative_path_for(std::string_view target) {
         const std::size_t slash = rest.find('/');
         const std::string_view segment = rest.substr(0, slash);
         if (!segment.empty()) {
-            if (!is_acceptable_segment(segment)) return std::nullopt;
+            if (!is_acceptable_name(segment)) return std::nullopt;
             if (!path.empty()) path += '/';
             path.append(segment);
         }
@@ -440,6 +632,22 @@ std::optional<std::string> relative_path_for(std::string_view target) {
         rest.remove_prefix(slash + 1);
     }
     return path;
+}
+
+std::string percent_encode_path(std::string_view path) {
+    static const char hex[] = "0123456789ABCDEF";
+    std::string out;
+    for (char c : path) {
+        if (is_unreserved(c) || c == '/') {
+            out += c;
+        } else {
+            const auto u = static_cast<unsigned char>(c);
+            out += '%';
+            out += hex[u >> 4];
+            out += hex[u & 0x0f];
+        }
+    }
+    return out;
 }
 
 const char* content_type_for(std::string_view file_name) {

@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace http {
@@ -28,8 +29,11 @@ struct Header {
 };
 
 struct Request {
-    std::string method;     // "GET"
-    std::string target;     // "/index.html?x=1", as sent
+    std::string method;  // "GET"
+    // "/index.html?x=1": the origin form, as sent; for an absolute-form target
+    // ("http://host/index.html?x=1") its path and query, the authority going to Host; "*" for
+    // OPTIONS *.
+    std::string target;
     int minor_version = 1;  // HTTP/1.<minor>
     std::vector<Header> headers;
     std::string body;
@@ -75,12 +79,21 @@ public:
     // from then).
     bool started() const { return !buffer_.empty() || state_ != State::request_line; }
 
+    // ANCHOR: take_continue_expectation
+    // RFC 9110 §10.1.1: a client that sends `Expect: 100-continue` waits for an interim
+    // "100 Continue" before it sends the body (curl for a second, a strict client for ever).
+    // True, once per request, when such a request's headers are in and its body is still to
+    // come: the server answers `continue_response` now. Ignored in HTTP/1.0, as the RFC says.
+    bool take_continue_expectation() { return std::exchange(continue_expected_, false); }
+    // ANCHOR_END: take_continue_expectation
+
 private:
     enum class State { request_line, headers, body, complete, error };
 
     Status fail(Error error);
     Status parse_request_line(std::string_view line);
     Status parse_header_line(std::string_view line);
+    Status parse_target(std::string_view method, std::string_view target);
     Status finish_headers();
 
     Limits limits_;
@@ -89,6 +102,8 @@ private:
     std::size_t scanned_ = 0;  // how far buffer_ is known to hold no line end
     std::size_t header_bytes_ = 0;
     std::size_t body_length_ = 0;
+    std::string authority_;  // an absolute-form target's "host:port", else empty
+    bool continue_expected_ = false;
     Request request_;
     Error error_ = Error::none;
 };
@@ -98,20 +113,29 @@ private:
 
 const char* reason_phrase(int status);
 
+// The interim response to `Expect: 100-continue` (see take_continue_expectation()).
+constexpr std::string_view continue_response = "HTTP/1.1 100 Continue\r\n\r\n";
+
 // "Wed, 25 Nov 2026 19:29:33 GMT", the format of the Date header (RFC 9110, IMF-fixdate).
 std::string format_date(std::time_t time);
 
 struct Response {
     int status = 200;
     std::string content_type = "text/plain; charset=utf-8";
-    std::string body;
+    std::string body;  // made in memory...
+    // ...or, when set, the body is a file of this many bytes, which the server streams after
+    // the head (routes.h opens it; main.cpp sends it a chunk at a time).
+    std::optional<std::uint64_t> file_size;
     std::vector<Header> extra_headers;  // Allow, Location, ...
     bool close = false;                 // Connection: close, then close after sending
+
+    std::uint64_t content_length() const { return file_size ? *file_size : body.size(); }
 };
 
 // The bytes on the wire: status line, headers (Date, Server, Content-Type, Content-Length,
-// Connection, the extras), the blank line, and the body unless `head_only` (a HEAD request:
-// the same headers, Content-Length included, and no body).
+// Connection, the extras), the blank line, and the body made in memory unless `head_only` (a
+// HEAD request: the same headers, Content-Length included, and no body). A file body is not
+// included: it follows.
 std::string serialize(const Response& response, bool head_only, bool keep_alive_header,
                       std::time_t now);
 
@@ -120,13 +144,23 @@ std::string serialize(const Response& response, bool head_only, bool keep_alive_
 // ANCHOR: safe_path
 // The file a request target names under the served folder, as a relative path with '/'
 // separators, or nothing when it must be refused. Refused: percent-escapes that are not two hex
-// digits; names that are not valid UTF-8 once decoded (overlong forms included); a NUL; any backslash or colon (Windows' other separator, drive letters, alternate
-// data streams); a "." or ".." segment (also spelled %2e); segments ending in a dot or a space
-// (Windows drops those, so "x.txt." opens "x.txt"); names Windows reserves for devices (CON,
-// NUL, COM1, ...); characters Windows forbids in names; and hidden names (a leading dot).
-// The query string is ignored. "/" gives "".
+// digits; names that are not valid UTF-8 once decoded (overlong forms included); and any
+// segment that is_acceptable_name() refuses. The query string is ignored. "/" gives "".
 std::optional<std::string> relative_path_for(std::string_view target);
+
+// Whether one name (a path segment, decoded) may be served. Refused: a NUL or other control
+// character; any backslash or colon (Windows' other separator, drive letters, alternate data
+// streams); a "." or ".." (also spelled %2e); a name ending in a dot or a space (Windows drops
+// those, so "x.txt." opens "x.txt"); names Windows reserves for devices (CON, NUL, COM1,
+// "CON .txt", "COM¹"...); characters Windows forbids in names; and hidden names (a leading
+// dot). routes.cpp applies it again to the long names of the file it opened, because a
+// request can reach a file by another spelling (an 8.3 short name: GIT~1 is .git).
+bool is_acceptable_name(std::string_view name);
 // ANCHOR_END: safe_path
+
+// A path for a Location header: every byte but the unreserved characters (RFC 3986: letters,
+// digits, "-._~") and "/" percent-encoded.
+std::string percent_encode_path(std::string_view path);
 
 // Decodes %XX escapes; nothing when an escape is malformed.
 std::optional<std::string> percent_decode(std::string_view text);

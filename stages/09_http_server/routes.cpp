@@ -1,10 +1,11 @@
 #include "stages/09_http_server/routes.h"
 
-#include <algorithm>
-#include <fstream>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace fs = std::filesystem;
 
@@ -60,78 +61,177 @@ bool is_known_method(std::string_view method) {
     return false;
 }
 
-// Whether `candidate` (canonical) lies inside `root` (canonical), compared part by part, so
-// that C:\www-secret is not taken to be inside C:\www.
-bool is_inside(const fs::path& root, const fs::path& candidate) {
-    auto r = root.begin(), c = candidate.begin();
-    for (; r != root.end(); ++r, ++c) {
-        if (c == candidate.end() || *r != *c) return false;
+// ANCHOR: final_path
+// Where an open file or folder really is: its final path, every link, junction, mount point
+// and 8.3 short name on the way resolved, in long names, as "\\?\C:\www\index.html". (Under
+// Wine, through a Unix symbolic link too: checked.) Empty if the system cannot say.
+std::wstring final_path(HANDLE file) {
+    std::wstring path(MAX_PATH, L'\0');
+    for (;;) {
+        const DWORD length =
+            GetFinalPathNameByHandleW(file, path.data(), static_cast<DWORD>(path.size()),
+                                      FILE_NAME_NORMALIZED | VOLUME_NAME_DOS);
+        if (length == 0) return {};
+        if (length < path.size()) {
+            path.resize(length);
+            return path;
+        }
+        path.resize(length);  // too small: `length` is the size needed, its NUL included
     }
-    return true;
 }
 
-// ANCHOR: serve_file
-http::Response serve_file(const std::string& target, const Site& site) {
-    const std::optional<std::string> relative = http::relative_path_for(target);
-    if (!relative) return plain(400, "this path is not allowed");
-    fs::path path = site.root / fs::u8path(*relative);
-
-    std::error_code error;
-    fs::file_status status = fs::status(path, error);
-    if (error || !fs::exists(status)) return plain(404, "no such file");
-    if (fs::is_directory(status)) {
-        const std::string path_part = target.substr(0, target.find('?'));
-        if (path_part.back() != '/') {  // so that the index page's relative links work
-            http::Response moved = plain(301, "moved to " + path_part + "/");
-            moved.extra_headers.push_back({"Location", path_part + "/"});
-            return moved;
-        }
-        path /= "index.html";
-        status = fs::status(path, error);
+// The names a final path is made of, without its "\\?\" prefix: "\\?\C:\www\a" gives
+// {"C:", "www", "a"}, and "\\?\UNC\server\share\a" gives {"\\", "server", "share", "a"}.
+std::vector<std::wstring> names_in(std::wstring_view path) {
+    std::vector<std::wstring> names;
+    if (path.substr(0, 8) == L"\\\\?\\UNC\\") {
+        names.push_back(L"\\\\");
+        path.remove_prefix(8);
+    } else if (path.substr(0, 4) == L"\\\\?\\") {
+        path.remove_prefix(4);
     }
-    if (error || !fs::is_regular_file(status)) return plain(404, "no such file");
+    while (!path.empty()) {
+        const std::size_t separator = path.find(L'\\');
+        if (separator != 0) names.emplace_back(path.substr(0, separator));
+        if (separator == std::wstring_view::npos) break;
+        path.remove_prefix(separator + 1);
+    }
+    return names;
+}
 
-    // Defense in depth: relative_path_for() already refused every way out of the root that a
-    // path can spell, but a link or junction inside the root could still point outside.
-    const fs::path real = fs::canonical(path, error);
-    if (error || !is_inside(site.root, real)) return plain(404, "no such file");
+// Two names compared as Windows compares file names: ordinal, ignoring case by the system's
+// uppercase table (not the locale's rules: "STRASSE" is not "Straße").
+bool same_name(const std::wstring& a, const std::wstring& b) {
+    return CompareStringOrdinal(a.data(), static_cast<int>(a.size()), b.data(),
+                                static_cast<int>(b.size()), TRUE) == CSTR_EQUAL;
+}
+// ANCHOR_END: final_path
 
-    const std::uintmax_t size = fs::file_size(real, error);
-    if (error || size > max_file_size) return plain(500, "the file cannot be served");
-    std::ifstream file(real, std::ios::binary);
-    http::Response response;
-    response.body.resize(static_cast<std::size_t>(size));
-    if (!file.read(response.body.data(), static_cast<std::streamsize>(size)))
-        return plain(500, "the file could not be read");
-    response.content_type = http::content_type_for(real.filename().u8string());
-    return response;
+// ANCHOR: open_inside
+struct Opened {
+    UniqueFile file;
+    bool is_folder = false;
+    std::uint64_t size = 0;
+    std::string name;  // the long name of what was opened (UTF-8), for its content type
+};
+
+// Opens `relative` (a path relative_path_for() accepted) under the root, then decides on what
+// was opened, not on how the request spelled it:
+//  - its final path must lie inside the root's, compared name by name: a link or a junction
+//    inside the root that leads out of it is refused, wherever it points;
+//  - every name of it below the root must pass is_acceptable_name(): "GIT~1", an 8.3 short
+//    name, spells nothing hidden but opens ".git", and ".git" is refused.
+// Nothing when it is missing or refused. `access`: GENERIC_READ to read it, or only
+// FILE_READ_ATTRIBUTES when its size is all that is needed (HEAD).
+std::optional<Opened> open_inside(const Site& site, const std::string& relative, DWORD access) {
+    std::wstring path = site.root;
+    if (!relative.empty()) {
+        if (path.back() != L'\\') path += L'\\';  // a drive's root ends with one already
+        // With the "\\?\" prefix the path goes to the file system as it is: '/' is no
+        // separator there, and nothing is dropped or reinterpreted.
+        path += fs::u8path(relative).make_preferred().wstring();
+    }
+    // FILE_FLAG_BACKUP_SEMANTICS: a folder opens too (and says it is one). OVERLAPPED: main.cpp
+    // reads the file with ReadFile completing to its port; SEQUENTIAL_SCAN: front to back.
+    // Every share mode: the site's files may be replaced while they are being served.
+    UniqueFile file(CreateFileW(
+        path.c_str(), access, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, nullptr,
+        OPEN_EXISTING,
+        FILE_FLAG_BACKUP_SEMANTICS | FILE_FLAG_OVERLAPPED | FILE_FLAG_SEQUENTIAL_SCAN, nullptr));
+    if (!file) return std::nullopt;
+
+    const std::vector<std::wstring> root = names_in(site.root);
+    const std::vector<std::wstring> real = names_in(final_path(file.get()));
+    if (root.empty() || real.size() < root.size()) return std::nullopt;
+    for (std::size_t i = 0; i < root.size(); ++i) {
+        if (!same_name(root[i], real[i])) return std::nullopt;  // outside the root
+    }
+    Opened opened;
+    for (std::size_t i = root.size(); i < real.size(); ++i) {
+        opened.name = fs::path(real[i]).u8string();
+        if (!http::is_acceptable_name(opened.name)) return std::nullopt;
+    }
+
+    BY_HANDLE_FILE_INFORMATION info{};
+    if (!GetFileInformationByHandle(file.get(), &info)) return std::nullopt;
+    opened.is_folder = (info.dwFileAttributes & FILE_ATTRIBUTE_DIRECTORY) != 0;
+    if (!opened.is_folder && GetFileType(file.get()) != FILE_TYPE_DISK) return std::nullopt;
+    opened.size = (std::uint64_t{info.nFileSizeHigh} << 32) | info.nFileSizeLow;
+    opened.file = std::move(file);
+    return opened;
+}
+// ANCHOR_END: open_inside
+
+// ANCHOR: serve_file
+Reply serve_file(const http::Request& request, const Site& site) {
+    const std::optional<std::string> relative = http::relative_path_for(request.target);
+    if (!relative) return {plain(400, "this path is not allowed"), {}};
+    // HEAD needs the size only: nothing is opened for reading, nothing is read.
+    const DWORD access = request.method == "HEAD" ? FILE_READ_ATTRIBUTES : GENERIC_READ;
+    std::optional<Opened> opened = open_inside(site, *relative, access);
+    if (!opened) return {plain(404, "no such file"), {}};
+
+    if (opened->is_folder) {
+        const std::string_view path_part =
+            std::string_view(request.target).substr(0, request.target.find_first_of("?#"));
+        if (path_part.back() != '/') {  // so that the index page's relative links work
+            // From the normalized path, never from the raw target: "//docs" would give
+            // "//docs/", which a browser reads as the host "docs".
+            const std::string location =
+                "/" + http::percent_encode_path(*relative) + (relative->empty() ? "" : "/");
+            http::Response moved = plain(301, "moved to " + location);
+            moved.extra_headers.push_back({"Location", location});
+            return {std::move(moved), {}};
+        }
+        opened =
+            open_inside(site, relative->empty() ? "index.html" : *relative + "/index.html", access);
+        if (!opened || opened->is_folder) return {plain(404, "no such file"), {}};
+    }
+
+    Reply reply;
+    reply.response.content_type = http::content_type_for(opened->name);
+    reply.response.file_size = opened->size;
+    if (request.method != "HEAD") reply.file = std::move(opened->file);
+    return reply;
 }
 // ANCHOR_END: serve_file
 
 }  // namespace
 
 Site make_site(const fs::path& root, Stats& stats) {
-    std::error_code error;
-    if (!fs::is_directory(root, error))
+    const UniqueFile folder(CreateFileW(root.wstring().c_str(), FILE_READ_ATTRIBUTES,
+                                        FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
+                                        nullptr, OPEN_EXISTING, FILE_FLAG_BACKUP_SEMANTICS,
+                                        nullptr));
+    BY_HANDLE_FILE_INFORMATION info{};
+    if (!folder || !GetFileInformationByHandle(folder.get(), &info) ||
+        !(info.dwFileAttributes & FILE_ATTRIBUTE_DIRECTORY))
         throw std::runtime_error("--root " + root.u8string() + " is not a folder");
-    return Site{fs::canonical(root), stats};
+    std::wstring real = final_path(folder.get());
+    if (real.empty()) throw std::runtime_error("--root " + root.u8string() + ": no final path");
+    return Site{std::move(real), stats};
 }
 
 // ANCHOR: respond
-http::Response respond(const http::Request& request, const Site& site) {
+Reply respond(const http::Request& request, const Site& site) {
+    if (request.target == "*") {  // OPTIONS * (the parser lets no other method have it)
+        http::Response response;
+        response.extra_headers.push_back({"Allow", "GET, HEAD"});
+        return {std::move(response), {}};
+    }
     if (request.method != "GET" && request.method != "HEAD") {
         if (!is_known_method(request.method))
-            return plain(501, "this server does not implement " + request.method);
+            return {plain(501, "this server does not implement " + request.method), {}};
         http::Response response = plain(405, request.method + " is not allowed here");
         response.extra_headers.push_back({"Allow", "GET, HEAD"});
-        return response;
+        return {std::move(response), {}};
     }
     const std::string_view path =
         std::string_view(request.target).substr(0, request.target.find('?'));
     for (const Handler& handler : handlers) {
-        if (path == handler.path) return handler.make(site);
+        if (path == handler.path) return {handler.make(site), {}};
     }
-    return serve_file(request.target, site);
+    return serve_file(request, site);
 }
 // ANCHOR_END: respond
 

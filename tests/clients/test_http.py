@@ -15,6 +15,7 @@ import pytest
 
 from harness import checks
 from harness.http_client import RawConnection, windows_path
+from harness.process import ON_WINDOWS
 
 pytestmark = pytest.mark.needs("http")
 
@@ -165,13 +166,13 @@ def test_connection_close_and_http_1_0_end_the_connection(server):
     raw.get("/notes.txt", headers="Host: t\r\nConnection: close\r\n")
     response = raw.read_response()
     assert response.status == 200 and response.headers["connection"] == "close"
-    assert raw.closed_by_server()
+    assert raw.ends_with_fin()
     raw.close()
 
     raw = RawConnection(server.host, server.port)
     raw.send(b"GET /notes.txt HTTP/1.0\r\n\r\n")
     assert raw.read_response().status == 200
-    assert raw.closed_by_server()
+    assert raw.ends_with_fin()
     raw.close()
 
     raw = RawConnection(server.host, server.port)
@@ -180,7 +181,7 @@ def test_connection_close_and_http_1_0_end_the_connection(server):
     assert first.headers["connection"] == "keep-alive"
     raw.send(b"GET /notes.txt HTTP/1.0\r\n\r\n")
     assert raw.read_response().status == 200
-    assert raw.closed_by_server()
+    assert raw.ends_with_fin()
     raw.close()
 
 
@@ -212,7 +213,7 @@ def test_error_statuses(server, request_bytes, status, closes):
         assert response.headers["allow"] == "GET, HEAD"
     if closes:
         assert response.headers.get("connection") == "close"
-        assert raw.closed_by_server()
+        assert raw.ends_with_fin()
     else:  # the connection goes on
         raw.get("/notes.txt")
         assert raw.read_response().status == 200
@@ -263,7 +264,8 @@ def test_a_client_sending_a_header_byte_a_second_is_closed_at_the_idle_timeout(s
         checks_connection.close()
         served_meanwhile += 1
         if not checks.nothing_arrives(slow.sock, 1.0):  # a byte a second, unless it ended
-            closed = slow.closed_by_server()
+            # Either way: the server cuts a client that is still sending, so a byte may be unread.
+            closed = slow.ends_either_way()
             break
     assert closed, "the slow client was never closed"
     assert served_meanwhile >= 2
@@ -275,7 +277,7 @@ def test_an_idle_keep_alive_connection_is_closed_after_the_timeout(server):
     raw = RawConnection(server.host, server.port, timeout=30)
     raw.get("/notes.txt")
     assert raw.read_response().status == 200
-    assert raw.closed_by_server()  # within --idle-timeout 3 (plus the once-a-second sweep)
+    assert raw.ends_with_fin()  # within --idle-timeout 3 (plus the once-a-second sweep)
     server.wait_for_line(r"disconnected: idle timeout")
     raw.close()
 
@@ -402,3 +404,250 @@ def test_a_root_that_is_not_a_folder_is_a_bad_argument(launch, stage, tmp_path):
     assert process.wait_exit() == 2
     assert any("--root" in line for line in process.stderr_lines)
     assert any("usage:" in line for line in process.stderr_lines)
+
+
+# --- closing gracefully ----------------------------------------------------------------------
+
+def test_connection_close_with_unread_pipelined_bytes_still_ends_with_fin(server, site):
+    """`Connection: close`, and behind the request 64 KiB the server will never answer (more
+    than one receive takes, so some stay unread in its socket). The whole response arrives,
+    then a FIN and no reset: the server shuts down its sending side and reads until the client
+    closes. A plain closesocket with those bytes unread resets the connection instead, and a
+    reset can destroy the response before the client has read it."""
+    raw = RawConnection(server.host, server.port)
+    raw.send(b"GET /notes.txt HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n" + b"junk" * 16384)
+    response = raw.read_response()
+    assert response.status == 200 and response.body == (site / "notes.txt").read_bytes()
+    assert response.headers["connection"] == "close"
+    assert raw.ends_with_fin()
+    raw.close()
+    server.wait_for_line(r"disconnected: closed after our last response")
+
+
+def test_the_503_refusal_arrives_whole_and_ends_with_fin(launch, stage, site):
+    """Beyond --max-connections, a client that sent a request (and more) before it was refused
+    still reads the whole 503, then a FIN: the refusal drains like any other close."""
+    server = launch.serve(stage, "--root", windows_path(site), "--max-connections", "1")
+    held = RawConnection(server.host, server.port)
+    held.get("/notes.txt")
+    assert held.read_response().status == 200
+    for attempt in range(3):
+        extra = RawConnection(server.host, server.port)
+        extra.send(b"GET /notes.txt HTTP/1.1\r\nHost: t\r\n\r\n" + b"more" * 16384)
+        response = extra.read_response()
+        assert response.status == 503, f"attempt {attempt}"
+        assert response.headers["connection"] == "close"
+        assert extra.ends_with_fin(), f"attempt {attempt}"
+        extra.close()
+    held.get("/notes.txt")  # the one being served was not disturbed
+    assert held.read_response().status == 200
+    held.close()
+
+
+# --- Expect: 100-continue --------------------------------------------------------------------
+
+def test_expect_100_continue_is_answered_before_the_body_is_sent(server, site):
+    """RFC 9110 §10.1.1: a client that asks for 100-continue waits for it before sending the
+    body (for a while, or, a strict one, for ever). The 100 comes before any byte of the body
+    is sent; then the final answer, and the connection goes on."""
+    raw = RawConnection(server.host, server.port, timeout=10)  # the idle timeout is 3 s
+    raw.send(b"POST /index.html HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n"
+             b"Expect: 100-continue\r\n\r\n")
+    interim = raw.read_response()
+    assert (interim.status, interim.reason, interim.body) == (100, "Continue", b"")
+    raw.send(b"hello")
+    final = raw.read_response()
+    assert final.status == 405
+    raw.get("/notes.txt")  # the body was read: the next request is parsed from the right place
+    assert raw.read_response().body == (site / "notes.txt").read_bytes()
+    raw.close()
+
+
+def test_expect_100_continue_with_a_body_too_large_gets_the_final_status_at_once(server):
+    """A body the server will not read: the final status at once, no 100, then the close."""
+    raw = RawConnection(server.host, server.port, timeout=10)
+    raw.send(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 99999999\r\n"
+             b"Expect: 100-continue\r\n\r\n")
+    response = raw.read_response()
+    assert response.status == 413 and response.headers["connection"] == "close"
+    assert raw.ends_with_fin()
+    raw.close()
+
+
+def test_expect_100_continue_in_http_1_0_is_ignored(server):
+    """RFC 9110 §10.1.1: a server MUST ignore the expectation in an HTTP/1.0 request."""
+    raw = RawConnection(server.host, server.port)
+    raw.send(b"POST / HTTP/1.0\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\nhi")
+    assert raw.read_response().status == 405  # and no 100 before it
+    raw.close()
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+def test_curl_posting_with_expect_100_continue_gets_the_100(server, tmp_path):
+    """curl waits for the 100 for a second (--expect100-timeout), then sends the body anyway:
+    without the 100 every such request costs that second. Asserted on what curl saw (its
+    verbose output shows the interim response), not on timing."""
+    body = tmp_path / "body.bin"
+    body.write_bytes(b"b" * 100_000)
+    done = subprocess.run(["curl", "--silent", "--show-error", "--verbose", "--max-time", "60",
+                           "--data-binary", f"@{body}", "-H", "Expect: 100-continue",
+                           "-o", "/dev/null" if not ON_WINDOWS else "NUL",
+                           "-w", "%{http_code}",
+                           f"http://{server.host}:{server.port}/index.html"],
+                          capture_output=True, text=True)
+    assert done.stdout == "405", done.stderr
+    assert "< HTTP/1.1 100 Continue" in done.stderr, done.stderr
+    assert "Done waiting for 100-continue" not in done.stderr, done.stderr
+
+
+# --- request targets and Host ----------------------------------------------------------------
+
+def test_an_absolute_form_target_is_served_from_its_path(server, site):
+    """RFC 9112 §3.2.2: absolute-form (what a client sends to a proxy) must be accepted; the
+    server uses its path, and the authority in it instead of the Host header."""
+    raw = RawConnection(server.host, server.port)
+    raw.send(b"GET http://example.test:8080/notes.txt?x=1 HTTP/1.1\r\nHost: other.test\r\n\r\n")
+    response = raw.read_response()
+    assert response.status == 200 and response.body == (site / "notes.txt").read_bytes()
+    raw.send(b"GET HTTP://example.test HTTP/1.1\r\nHost: example.test\r\n\r\n")  # empty path: /
+    response = raw.read_response()
+    assert response.status == 200 and response.body == (site / "index.html").read_bytes()
+    raw.close()
+    server.wait_for_line(r"^client \d+: GET /notes\.txt\?x=1 200 ")
+
+
+def test_options_asterisk_is_answered_with_allow(server):
+    """RFC 9112 §3.2.4: `OPTIONS *` asks about the server itself; the answer says which methods
+    its resources allow. The asterisk is for OPTIONS only."""
+    raw = RawConnection(server.host, server.port)
+    raw.send(b"OPTIONS * HTTP/1.1\r\nHost: t\r\n\r\n")
+    response = raw.read_response()
+    assert response.status == 200
+    assert response.headers["allow"] == "GET, HEAD"
+    assert response.headers["content-length"] == "0"
+    raw.get("/notes.txt")  # the connection goes on
+    assert raw.read_response().status == 200
+    raw.send(b"GET * HTTP/1.1\r\nHost: t\r\n\r\n")
+    assert raw.read_response().status == 400
+    assert raw.ends_with_fin()
+    raw.close()
+
+
+@pytest.mark.parametrize("host", [
+    b"a b", b"example.test/path", b"user@example.test", b"[::1", b"[::1]x", b"[example]",
+    b"example.test:80x", b"example.test:80:80", b"ex%zzample", b'"quoted"', b"a\tb",
+])
+def test_a_host_that_is_not_a_host_and_port_is_400(server, host):
+    """RFC 9112 §3.2: a server MUST answer 400 to a Host header whose value is invalid: it must
+    be uri-host [":" port] (RFC 3986)."""
+    raw = RawConnection(server.host, server.port)
+    raw.send(b"GET /notes.txt HTTP/1.1\r\nHost: " + host + b"\r\n\r\n")
+    response = raw.read_response()
+    assert response.status == 400, f"Host: {host!r} answered {response.status}"
+    assert raw.ends_with_fin()
+    raw.close()
+
+
+@pytest.mark.parametrize("host", [b"example.test", b"example.test:8080", b"127.0.0.1:80",
+                                  b"[::1]:8080", b"xn--bcher-kva.example", b"a-b_c~d!$&'()*+,;=",
+                                  b"%41", b""])
+def test_a_valid_host_is_accepted(server, host):
+    raw = RawConnection(server.host, server.port)
+    raw.send(b"GET /notes.txt HTTP/1.1\r\nHost: " + host + b"\r\n\r\n")
+    assert raw.read_response().status == 200, f"Host: {host!r}"
+    raw.close()
+
+
+# --- aborted responses -----------------------------------------------------------------------
+
+ABORTED = r"^client (\d+): GET /big\.bin 200 aborted after (\d+) of 8388608 bytes: (.+)$"
+
+
+def test_a_response_cut_short_is_logged_with_the_bytes_that_went_out(server, site):
+    """The access log has a line for every response, also one that never finished: the client
+    gone, the idle timeout, Ctrl+C. It says how much of the body went out."""
+    # A client that reads a little, then resets; a second request was queued behind the first.
+    gone = RawConnection(server.host, server.port)
+    gone.send(b"GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n" * 2)
+    got = len(gone.sock.recv(65536))
+    checks.reset(gone.sock)
+    first = server.wait_for_line(ABORTED)
+    assert 0 <= int(first.group(2)) < 8388608
+    assert int(first.group(2)) >= got - 300  # at least what we read, less the head
+    second = server.wait_for_line(r"^client \d+: GET /big\.bin 200 aborted after 0 of 8388608 "
+                                  r"bytes: ")
+    assert second.group(0) != first.group(0)
+
+    # A client that stops reading: cut at the idle timeout (3 s).
+    stalled = RawConnection(server.host, server.port, timeout=30)
+    stalled.get("/big.bin")
+    assert stalled.sock.recv(100).startswith(b"HTTP/1.1 200")
+    idle = server.wait_for_line(ABORTED.replace("(.+)$", "idle timeout$"))
+    assert int(idle.group(2)) < 8388608
+    stalled.close()
+
+    # Ctrl+C while a response is on its way.
+    last = RawConnection(server.host, server.port, timeout=30)
+    last.get("/big.bin")
+    assert last.sock.recv(100).startswith(b"HTTP/1.1 200")
+    assert server.stop() == 0, server.output_text()
+    assert any(re.match(ABORTED.replace("(.+)$", "server stopping$"), line)
+               for line in server.stdout_lines), server.output_text()
+    last.close()
+
+
+# --- out of memory ---------------------------------------------------------------------------
+
+def _data_size(pid: int) -> int:
+    with open(f"/proc/{pid}/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmData:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("/proc/PID/status has no VmData")
+
+
+@pytest.mark.skipif(ON_WINDOWS, reason="the memory limit is Linux's RLIMIT_DATA on the Wine "
+                                       "process; on Windows a job object would set one")
+def test_out_of_memory_ends_the_connection_not_the_server(launch, stage, site):
+    """std::bad_alloc while serving one connection ends that connection, never the process.
+
+    The input that makes this server allocate most is a request body: it keeps up to 1 MiB
+    (http::Limits::max_body) per connection until the request is complete. With the server's
+    data limited to what it has now plus 64 MiB, 150 clients that each send all of a 1 MiB body
+    but its last byte run it out of memory. Those connections end ("out of memory"); the
+    server goes on and answers the next client.
+
+    The limit is RLIMIT_DATA, set on the running process: Wine reserves its address space at
+    start and commits pages inside it, so RLIMIT_AS never bites, but committing a page makes it
+    writable data, which RLIMIT_DATA counts. (Without the fix the process ends with
+    "terminate called after throwing an instance of 'std::bad_alloc'", exit code 3.)"""
+    import resource
+
+    # A long idle timeout: the server must get to read all the bodies.
+    server = launch.serve(stage, "--root", windows_path(site), "--idle-timeout", "120")
+    pid = server.proc.pid
+    soft, hard = resource.prlimit(pid, resource.RLIMIT_DATA)
+    resource.prlimit(pid, resource.RLIMIT_DATA, (_data_size(pid) + (64 << 20), hard))
+    clients, cut = [], 0
+    body = b"B" * ((1 << 20) - 1)
+    try:
+        for _ in range(150):
+            raw = RawConnection(server.host, server.port)
+            clients.append(raw)
+            try:
+                raw.send(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 1048576\r\n\r\n" + body)
+            except OSError:  # this one was ended already: it ran the server out of memory
+                cut += 1
+        server.wait_for_line(r"^client \d+ disconnected: out of memory")
+    finally:
+        for raw in clients:
+            raw.close()
+        resource.prlimit(pid, resource.RLIMIT_DATA, (soft, hard))
+    connection = http.client.HTTPConnection(server.host, server.port, timeout=checks.IO_TIMEOUT)
+    connection.request("GET", "/notes.txt")
+    assert connection.getresponse().read() == (site / "notes.txt").read_bytes()
+    connection.close()
+    ended = sum(1 for line in server.stdout_lines if line.endswith(" live)")
+                and ": out of memory (" in line)
+    print(f"{ended} of {len(clients)} connections ended out of memory "
+          f"({cut} of them while the client was still sending)")

@@ -31,6 +31,24 @@ void check_path(std::string_view target) {
         if (slash == std::string_view::npos) break;
         rest.remove_prefix(slash + 1);
     }
+    // The Location of a redirect is made from it: percent-encoded, it decodes back to it, and
+    // starts no second slash ("//host" would name another host).
+    const std::string location = "/" + http::percent_encode_path(*path);
+    require(location.size() < 2 || location[1] != '/');
+    require(http::percent_decode(location) == "/" + *path);
+    for (char c : location) require(c > 0x20 && c < 0x7f);
+}
+
+void check_request(const http::Request& request) {
+    require(!request.method.empty() && !request.target.empty());
+    // Origin-form, or "*" for OPTIONS: an absolute-form target was turned into its path.
+    require(request.target.front() == '/' ||
+            (request.target == "*" && request.method == "OPTIONS"));
+    // A Host that came through is a host and a port: nothing a URI's authority cannot hold.
+    if (const std::string* host = request.header("Host")) {
+        for (char c : *host) require(c > 0x20 && c < 0x7f && c != '/' && c != '@' && c != '"');
+    }
+    check_path(request.target);
 }
 
 }  // namespace
@@ -49,12 +67,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     for (std::size_t at = 0; at < input.size(); at += piece) {
         auto status = parser.feed(input.substr(at, piece));
         while (status == http::RequestParser::Status::complete) {
+            require(!parser.take_continue_expectation());  // only while a body is to come
             const http::Request request = parser.take();
-            require(!request.method.empty() && !request.target.empty());
-            require(request.target.front() == '/');
+            check_request(request);
             require(request.body.size() <= limits.max_body);
-            require(request.headers.size() <= limits.max_headers);
-            check_path(request.target);
+            // One more than the limit: an absolute-form HTTP/1.0 request gets a Host added.
+            require(request.headers.size() <= limits.max_headers + 1);
             status = parser.feed({});
         }
         if (status == http::RequestParser::Status::error) {
@@ -63,6 +81,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         }
     }
     check_path(input);
+    (void)http::is_acceptable_name(input);
     (void)http::percent_decode(input);
     (void)http::content_type_for(input);
     return 0;
