@@ -43,13 +43,13 @@ struct ClientContext {
 // ANCHOR_END: client_context
 
 // ANCHOR: client_registry
-// The live contexts, owned here, so that shutdown can reach every client. The lock guards the
-// map, and makes cancel_all() and destroy() exclusive: a socket is never woken after it was
-// closed (its handle value may already belong to another socket). The I/O itself never happens
-// under the lock.
+// The live contexts, owned here: for the connection cap, and so that shutdown can reach every
+// client. The lock guards the map, and makes cancel_all() and destroy() exclusive: a socket is
+// never woken after it was closed (its handle value may already belong to another socket). The
+// I/O itself never happens under the lock.
 class ClientRegistry {
 public:
-    ClientRegistry() = default;
+    explicit ClientRegistry(std::size_t capacity) : capacity_(capacity) {}
     ClientRegistry(const ClientRegistry&) = delete;
     ClientRegistry& operator=(const ClientRegistry&) = delete;
 
@@ -66,10 +66,12 @@ public:
         std::abort();
     }
 
-    // main: a context for a newly accepted socket, which it now owns.
+    // main: a context for a newly accepted socket, which it now owns; nullptr (and the socket
+    // left to the caller) when `capacity` clients are live already.
     ClientContext* create(SOCKET s, std::uint64_t id) {
-        auto context = std::make_unique<ClientContext>(s, id);
         std::lock_guard<std::mutex> lock(mutex_);
+        if (live_.size() >= capacity_) return nullptr;
+        auto context = std::make_unique<ClientContext>(s, id);
         ClientContext* raw = context.get();
         live_.emplace(raw, std::move(context));
         return raw;
@@ -118,6 +120,7 @@ public:
     }
 
 private:
+    const std::size_t capacity_;
     std::mutex mutex_;
     std::condition_variable emptied_;
     std::unordered_map<ClientContext*, std::unique_ptr<ClientContext>> live_;

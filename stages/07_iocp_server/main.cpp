@@ -236,7 +236,7 @@ int main(int argc, char* argv[]) {
                          net::error_text(static_cast<int>(GetLastError())).c_str());
             return 1;
         }
-        ClientRegistry registry;
+        ClientRegistry registry(max_clients);
         Counters counters;
         net::WorkerPool pool(port.get(), workers,
                              [&] { worker_loop(port.get(), registry, counters); });
@@ -257,24 +257,25 @@ int main(int argc, char* argv[]) {
                 continue;
             }
             accept_errors.on_success();
-            if (registry.size() >= max_clients) {  // only main adds clients: the count holds
+            const std::string peer = net::peer_address(accepted.get());
+            ClientContext* context = registry.create(accepted.get(), clients_served + 1);
+            if (!context) {
                 net::refuse(accepted.get(),
                             "server full (" + std::to_string(max_clients) + " clients)");
                 continue;
             }
-            // A send() that cannot hand its bytes to the socket for this long fails: a client
-            // that never reads then costs a worker this long, not forever.
-            const DWORD timeout = send_timeout_ms;
-            setsockopt(accepted.get(), SOL_SOCKET, SO_SNDTIMEO,
-                       reinterpret_cast<const char*>(&timeout), sizeof timeout);
-            const std::string peer = net::peer_address(accepted.get());
-            ClientContext* context = registry.create(accepted.get(), ++clients_served);
             accepted.release();  // the registry owns the socket now
             // From here until the first read is posted, nothing may throw (net::log does not):
             // a context must have a read in flight, or the shutdown would wait for it forever.
+            ++clients_served;
             net::log("client ", context->id, " connected from ", peer, " (", registry.size(),
                      " live)");
 
+            // A send() that cannot hand its bytes to the socket for this long fails: a client
+            // that never reads then costs a worker this long, not forever.
+            const DWORD timeout = send_timeout_ms;
+            setsockopt(context->socket, SOL_SOCKET, SO_SNDTIMEO,
+                       reinterpret_cast<const char*>(&timeout), sizeof timeout);
             // From now on, completions of this socket's I/O are queued to our port, with
             // client_key.
             if (!CreateIoCompletionPort(reinterpret_cast<HANDLE>(context->socket), port.get(),
