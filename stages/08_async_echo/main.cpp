@@ -46,6 +46,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <exception>
 #include <memory>
 #include <mutex>
@@ -262,8 +263,9 @@ public:
 
     // A worker: the AcceptEx of `op` completed (`ok`) or failed. Returns the connected socket,
     // now the caller's, with the client's address in `peer` — or INVALID_SOCKET. The op is
-    // posted again either way (unless the server is stopping).
-    SOCKET complete(AcceptOp& op, bool ok, std::string& peer) {
+    // posted again either way (unless the server is stopping). Allocates nothing, so that
+    // nothing can throw between taking the socket and posting the op again.
+    SOCKET complete(AcceptOp& op, bool ok, sockaddr_storage& peer) {
         std::lock_guard<std::mutex> lock(mutex_);
         --in_flight_;
         if (in_flight_ == 0) all_back_.notify_all();
@@ -285,12 +287,13 @@ public:
         // without this, getpeername, getsockname and shutdown fail on it.
         setsockopt(s, SOL_SOCKET, SO_UPDATE_ACCEPT_CONTEXT,
                    reinterpret_cast<const char*>(&listener_), sizeof listener_);
-        // The addresses are in the op's buffer already: read them before it is reused.
+        // The addresses are in the op's buffer already: copy them out before it is reused.
         sockaddr *local = nullptr, *remote = nullptr;
         int local_length = 0, remote_length = 0;
         extensions_.get_sockaddrs(op.addresses, 0, address_space, address_space, &local,
                                   &local_length, &remote, &remote_length);
-        peer = net::address_to_string(remote);
+        peer = sockaddr_storage{};
+        std::memcpy(&peer, remote, std::min(static_cast<std::size_t>(remote_length), sizeof peer));
         post_locked(op);  // keep the same number of accepts ahead
         return s;
     }
@@ -401,9 +404,10 @@ private:
 // ANCHOR: handle_new_client
 // A worker, with a connection that an AcceptEx has just taken: what stage 07's accept loop did
 // with an accepted socket, done here.
-void handle_new_client(SOCKET s, const std::string& peer, HANDLE port, ClientRegistry& registry,
-                       Counters& counters, unsigned max_clients) {
+void handle_new_client(SOCKET s, const sockaddr_storage& peer, HANDLE port,
+                       ClientRegistry& registry, Counters& counters, unsigned max_clients) {
     net::UniqueSocket accepted(s);
+    const std::string address = net::address_to_string(reinterpret_cast<const sockaddr*>(&peer));
     ClientContext* context = registry.create(accepted.get(), ++counters.connections);
     if (!context) {  // full, or stopping
         if (!counters.stopping)
@@ -415,7 +419,7 @@ void handle_new_client(SOCKET s, const std::string& peer, HANDLE port, ClientReg
     // From here until the first read is posted, nothing may throw (net::log does not): a
     // context must have an operation in flight, or the shutdown would wait for it forever.
     ++counters.clients_served;
-    net::log("client ", context->id, " connected from ", peer, " (", registry.size(), " live)");
+    net::log("client ", context->id, " connected from ", address, " (", registry.size(), " live)");
 
     // From now on, completions of this socket's I/O are queued to our port, with client_key.
     if (!CreateIoCompletionPort(reinterpret_cast<HANDLE>(context->socket), port, client_key, 0)) {
@@ -468,7 +472,7 @@ void worker_loop(HANDLE port, Acceptor& acceptor, ClientRegistry& registry, Coun
             continue;  // a packet of a kind this server never posts
         }
         if (key == listener_key) {
-            std::string peer;
+            sockaddr_storage peer{};
             const SOCKET s =
                 acceptor.complete(*reinterpret_cast<AcceptOp*>(overlapped), ok != FALSE, peer);
             if (s != INVALID_SOCKET)

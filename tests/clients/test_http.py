@@ -324,7 +324,7 @@ def test_1000_concurrent_keep_alive_connections_are_all_answered(server, site):
 
 
 def test_beyond_max_connections_a_client_gets_503(launch, stage, site):
-    server = launch.serve(stage, "--root", windows_path(site), "--max-connections", "3")
+    server = launch.serve(stage, "--root", windows_path(site), "--max-clients", "3")
     held = [RawConnection(server.host, server.port) for _ in range(3)]
     for raw in held:
         raw.get("/notes.txt")
@@ -425,9 +425,9 @@ def test_connection_close_with_unread_pipelined_bytes_still_ends_with_fin(server
 
 
 def test_the_503_refusal_arrives_whole_and_ends_with_fin(launch, stage, site):
-    """Beyond --max-connections, a client that sent a request (and more) before it was refused
+    """Beyond --max-clients, a client that sent a request (and more) before it was refused
     still reads the whole 503, then a FIN: the refusal drains like any other close."""
-    server = launch.serve(stage, "--root", windows_path(site), "--max-connections", "1")
+    server = launch.serve(stage, "--root", windows_path(site), "--max-clients", "1")
     held = RawConnection(server.host, server.port)
     held.get("/notes.txt")
     assert held.read_response().status == 200
