@@ -1,6 +1,9 @@
-// Stage 07's per-client context: who owns it, when its socket is closed (exactly once, by
-// destroy()), when it is freed, and what shutdown does to the clients still live.
+// The per-client contexts of stages 07 to 09: who owns one, when its socket is closed (exactly
+// once, by destroy()), when it is freed, and what shutdown (and 09's idle timeout) does to the
+// clients still live.
 #include "stages/07_iocp_server/client_context.h"
+#include "stages/08_async_echo/client_context.h"
+#include "stages/09_http_server/client_context.h"
 
 #include "catch.hpp"
 #include "support.h"
@@ -104,4 +107,81 @@ TEST_CASE("wait_until_empty returns once the last context is destroyed", "[clien
     CHECK(registry.size() == 0);
     first.join();
     second.join();
+}
+
+// --- stage 08: the workers create the contexts, so the registry must know when to stop ------
+
+
+TEST_CASE("stage 08's registry takes no client once cancel_all has run", "[client_context]") {
+    net::WinsockSession winsock;
+    stage08::ClientRegistry registry(10);
+    stage08::ClientContext* before = registry.create(new_socket(), 1);
+    REQUIRE(before);
+    registry.cancel_all();
+    // A worker that accepted a client just as shutdown began: the context is refused (and the
+    // socket stays the caller's), since cancel_all() would never reach it.
+    const SOCKET late = new_socket();
+    CHECK(registry.create(late, 2) == nullptr);
+    CHECK(test::is_open_socket(late));
+    ::closesocket(late);
+    CHECK(registry.destroy(before) == 0);
+}
+
+// --- stage 09: refusals beyond the cap, and the idle timeout -------------------------------
+
+
+TEST_CASE("stage 09's registry takes clients beyond the cap only to refuse them, and a bounded "
+          "number of those",
+          "[client_context]") {
+    net::WinsockSession winsock;
+    stage09::ClientRegistry registry(2, 1);  // two served, one more refused gracefully
+    stage09::ClientContext* first = registry.create(new_socket(), 1);
+    stage09::ClientContext* second = registry.create(new_socket(), 2);
+    stage09::ClientContext* third = registry.create(new_socket(), 3);
+    REQUIRE(first);
+    REQUIRE(second);
+    REQUIRE(third);
+    CHECK_FALSE(first->refused);
+    CHECK_FALSE(second->refused);
+    CHECK(third->refused);
+    const SOCKET fourth = new_socket();
+    CHECK(registry.create(fourth, 4) == nullptr);  // beyond the refusals too: refused at once
+    ::closesocket(fourth);
+    registry.destroy(third);  // a refusal is over: room for the next one
+    stage09::ClientContext* fifth = registry.create(new_socket(), 5);
+    REQUIRE(fifth);
+    CHECK(fifth->refused);
+    registry.destroy(first);  // a served client left: the next one is served
+    stage09::ClientContext* sixth = registry.create(new_socket(), 6);
+    REQUIRE(sixth);
+    CHECK_FALSE(sixth->refused);
+    for (auto* context : {second, fifth, sixth}) registry.destroy(context);
+}
+
+TEST_CASE("stage 09's idle timeout ends only the clients with no progress since the deadline, "
+          "with its reason, once",
+          "[client_context]") {
+    net::WinsockSession winsock;
+    const net::UniqueSocket listener = test::loopback_listener();
+    const net::UniqueSocket idle_peer = test::connect_to(test::port_of(listener.get()));
+    const net::UniqueSocket busy_peer = test::connect_to(test::port_of(listener.get()));
+    stage09::ClientRegistry registry(10, 0);
+    stage09::ClientContext* idle = registry.create(::accept(listener.get(), nullptr, nullptr), 1);
+    stage09::ClientContext* busy = registry.create(::accept(listener.get(), nullptr, nullptr), 2);
+    idle->last_progress_ms = 1000;
+    busy->last_progress_ms = 5000;
+
+    CHECK(registry.cancel_idle(3000) == 1);
+    CHECK(idle->cancelled.load() == std::string("idle timeout"));
+    CHECK(busy->cancelled.load() == nullptr);
+    char byte = 0;
+    CHECK(::recv(idle->socket, &byte, 1, 0) == SOCKET_ERROR);  // shut down: every call fails
+    CHECK(::WSAGetLastError() == WSAESHUTDOWN);
+    CHECK(registry.cancel_idle(3000) == 0);  // ended already: not twice
+
+    registry.cancel_all();  // shutdown keeps the first reason, and ends the other
+    CHECK(idle->cancelled.load() == std::string("idle timeout"));
+    CHECK(busy->cancelled.load() == std::string("server stopping"));
+    registry.destroy(idle);
+    registry.destroy(busy);
 }
