@@ -98,9 +98,9 @@ void worker_loop(HANDLE port, const net::BlockingSockets& blocking, Counters& co
         ULONG_PTR key = 0;
         OVERLAPPED* overlapped = nullptr;
         const BOOL ok = GetQueuedCompletionStatus(port, &bytes, &key, &overlapped, INFINITE);
-        if (!ok && overlapped == nullptr) {  // outcomes 3 and 4
-            net::log("worker: GetQueuedCompletionStatus failed: ",
-                     net::error_text(static_cast<int>(GetLastError())));
+        const int error = ok ? 0 : static_cast<int>(GetLastError());  // before any other call
+        if (!ok && overlapped == nullptr) {                           // outcomes 3 and 4
+            net::log("worker: GetQueuedCompletionStatus failed: ", net::error_text(error));
             return;
         }
         if (key == exit_key) return;

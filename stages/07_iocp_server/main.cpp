@@ -105,14 +105,17 @@ void finish(ClientRegistry& registry, const Counters& counters, ClientContext* c
 // ANCHOR_END: finish
 
 // ANCHOR: worker_loop
-// One worker. GetQueuedCompletionStatus has four outcomes, each handled:
-//   1. TRUE,  lpOverlapped set:  a read completed; `bytes` is how much arrived, 0 = the FIN;
-//   2. FALSE, lpOverlapped set:  a read completed with an error — a reset, or our own
-//                                cancellation at shutdown. Which error does not matter: that
-//                                client is done, the worker goes on;
-//   3. FALSE, lpOverlapped null, WAIT_TIMEOUT: no packet within the timeout (INFINITE here);
-//   4. FALSE, lpOverlapped null, another error: the wait failed (the port is gone): stop.
-// TRUE with lpOverlapped null is our exit packet.
+// Each worker: take a packet, act on it, come back for the next. GetQueuedCompletionStatus
+// has four outcomes, and all four are told apart here:
+//   1. TRUE, lpOverlapped set:    a read completed; `bytes` is how much arrived, 0 = the FIN;
+//   2. FALSE, lpOverlapped set:   a read completed with an error — a reset, or our own
+//                                 cancellation at shutdown. Which error does not matter: that
+//                                 client is done, the worker goes on;
+//   3. FALSE, lpOverlapped null, GetLastError() == WAIT_TIMEOUT: nothing within the timeout
+//                                 (we wait INFINITE, so it does not happen);
+//   4. FALSE, lpOverlapped null, another error: the wait itself failed, for instance because
+//                                 the port was closed. The worker cannot go on.
+// And a packet with lpOverlapped null and TRUE is our exit packet.
 void worker_loop(HANDLE port, ClientRegistry& registry, Counters& counters) {
     for (;;) {
         DWORD bytes = 0;
@@ -120,15 +123,11 @@ void worker_loop(HANDLE port, ClientRegistry& registry, Counters& counters) {
         OVERLAPPED* overlapped = nullptr;
         const BOOL ok = GetQueuedCompletionStatus(port, &bytes, &key, &overlapped, INFINITE);
         const int error = ok ? 0 : static_cast<int>(GetLastError());  // before any other call
-        if (overlapped == nullptr) {
-            if (ok && key == exit_key) return;  // our exit packet
-            if (!ok) {                          // outcomes 3 and 4
-                net::log("worker stops: GetQueuedCompletionStatus failed: ",
-                         net::error_text(error));
-                return;
-            }
-            continue;  // a packet of a kind this server never posts
+        if (!ok && overlapped == nullptr) {                           // outcomes 3 and 4
+            net::log("worker: GetQueuedCompletionStatus failed: ", net::error_text(error));
+            return;
         }
+        if (key == exit_key) return;
         auto* context = reinterpret_cast<ClientContext*>(overlapped);  // OVERLAPPED is first
         if (!ok) {                                                     // outcome 2
             finish(registry, counters, context, "read failed", error);

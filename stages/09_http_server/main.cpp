@@ -746,15 +746,19 @@ void handle_new_client(SOCKET s, const sockaddr_storage& peer, HANDLE port,
 // ANCHOR_END: handle_new_client
 
 // ANCHOR: worker_loop
-// One worker. GetQueuedCompletionStatus has four outcomes, each handled:
-//   1. TRUE,  lpOverlapped set:  an operation completed; for a read, `bytes` is how much
-//                                arrived, 0 = the FIN;
-//   2. FALSE, lpOverlapped set:  an operation completed with an error — a reset, or our own
-//                                cancellation at shutdown. Which error does not matter: that
-//                                client (or that accept) is done, the worker goes on;
-//   3. FALSE, lpOverlapped null, WAIT_TIMEOUT: no packet within the timeout (INFINITE here);
-//   4. FALSE, lpOverlapped null, another error: the wait failed (the port is gone): stop.
-// TRUE with lpOverlapped null is our exit packet. The key says whose the OVERLAPPED is.
+// Each worker: take a packet, act on it, come back for the next. GetQueuedCompletionStatus
+// has four outcomes, and all four are told apart here:
+//   1. TRUE, lpOverlapped set:    an operation completed; for a read, `bytes` is how much
+//                                 arrived, 0 = the FIN;
+//   2. FALSE, lpOverlapped set:   an operation completed with an error — a reset, or our own
+//                                 cancellation at shutdown. Which error does not matter: that
+//                                 client (or that accept) is done, the worker goes on;
+//   3. FALSE, lpOverlapped null, GetLastError() == WAIT_TIMEOUT: nothing within the timeout
+//                                 (we wait INFINITE, so it does not happen);
+//   4. FALSE, lpOverlapped null, another error: the wait itself failed, for instance because
+//                                 the port was closed. The worker cannot go on.
+// And a packet with lpOverlapped null and TRUE is our exit packet.
+// The key says whose the OVERLAPPED is: a client's, or an accept's.
 void worker_loop(HANDLE port, Acceptor& acceptor, ClientRegistry& registry, Counters& counters,
                  Http& http) {
     for (;;) {
@@ -763,15 +767,11 @@ void worker_loop(HANDLE port, Acceptor& acceptor, ClientRegistry& registry, Coun
         OVERLAPPED* overlapped = nullptr;
         const BOOL ok = GetQueuedCompletionStatus(port, &bytes, &key, &overlapped, INFINITE);
         const int error = ok ? 0 : static_cast<int>(GetLastError());  // before any other call
-        if (overlapped == nullptr) {
-            if (ok && key == exit_key) return;  // our exit packet
-            if (!ok) {                          // outcomes 3 and 4
-                net::log("worker stops: GetQueuedCompletionStatus failed: ",
-                         net::error_text(error));
-                return;
-            }
-            continue;  // a packet of a kind this server never posts
+        if (!ok && overlapped == nullptr) {                           // outcomes 3 and 4
+            net::log("worker: GetQueuedCompletionStatus failed: ", net::error_text(error));
+            return;
         }
+        if (key == exit_key) return;
         if (key == listener_key) {
             sockaddr_storage peer{};
             const SOCKET s =
