@@ -22,9 +22,12 @@ class AdoptedSocket;
 // the blocked threads with two calls that leave the handle open:
 //
 //   shutdown(SD_BOTH)  every later recv() or send() on the socket fails at once (WSAESHUTDOWN);
-//   CancelIoEx         a call already blocked on it returns, with an error (Wine and Windows
-//                      run a blocking call as an I/O request on the socket's handle, and
-//                      CancelIoEx cancels the requests on a handle made by any thread).
+//   CancelIoEx         a call already blocked on it returns, with an error. CancelIoEx is
+//                      documented to cancel the I/O requests on a handle made by any thread of
+//                      the process, synchronous ones included; that a blocking Winsock call is
+//                      such a request is not written down by Microsoft, but holds for sockets
+//                      that are file handles (those of Windows' own TCP/IP provider) — and
+//                      under Wine, where the unit tests show it.
 //
 // A listening socket cannot be shut down, so a thread that was just about to call accept()
 // when the cancel came would block anyway. What makes any later accept() return at once is a

@@ -8,6 +8,7 @@
 
 namespace net {
 
+// ANCHOR: make_listener
 UniqueSocket make_listener(const ServerOptions& options) {
     auto fail = [&](const char* step, int error) {
         std::fprintf(stderr, "error: cannot listen on %s port %u: %s failed: %s\n",
@@ -48,5 +49,6 @@ UniqueSocket make_listener(const ServerOptions& options) {
     if (listen(listener.get(), SOMAXCONN) == SOCKET_ERROR) return fail("listen", WSAGetLastError());
     return listener;
 }
+// ANCHOR_END: make_listener
 
 }  // namespace net

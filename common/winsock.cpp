@@ -8,8 +8,8 @@ namespace net {
 
 WinsockSession::WinsockSession() {
     WSADATA data{};
-    // WSAStartup reports its error as the return value, not through WSAGetLastError: the
-    // function that would hold the error is not usable until WSAStartup has succeeded.
+    // WSAStartup returns its error code; its documentation says that WSAGetLastError "is not
+    // needed and should not be used" after it (Winsock may not be loaded at all).
     const int error = ::WSAStartup(MAKEWORD(2, 2), &data);
     if (error != 0) throw std::runtime_error("WSAStartup failed: " + error_text(error));
     if (LOBYTE(data.wVersion) != 2 || HIBYTE(data.wVersion) != 2) {

@@ -12,7 +12,8 @@ namespace net {
 
 // ANCHOR: worker_pool
 // The workers, and how they end: one exit packet per worker — PostQueuedCompletionStatus(port,
-// 0, 0, nullptr): completion key 0 and no OVERLAPPED, as in the original design — then join.
+// 0, 0, nullptr): completion key 0 and no OVERLAPPED, as in the original design
+// (notes/00_the_design.md) — then join.
 // Each exit packet stops exactly one worker, whichever takes it, so N packets stop N workers.
 // The destructor does the same, so no std::thread is ever destroyed unjoined (which would
 // call std::terminate) — not even when a thread cannot be started: the constructor then stops

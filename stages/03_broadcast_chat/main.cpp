@@ -298,7 +298,7 @@ int main(int argc, char* argv[]) {
                     if (!member->write_loop()) room.leave(*member);
                 });
                 room.join(member);
-                threads.start([&, member] {
+                threads.start([&, id, member] {
                     Ending ending = serve_client(*member, room);
                     room.leave(*member);
                     if (ending.line_too_long) member->queue("* error: line too long\n");

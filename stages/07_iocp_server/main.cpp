@@ -1,4 +1,5 @@
-// Stage 07 — the asynchronous IOCP echo server: the design of "Stage 2 Final".
+// Stage 07 — the asynchronous IOCP echo server: the final server of the original design
+// (notes/00_the_design.md).
 //
 // Base: stage 05 (its completion port and worker pool), with the overlapped reads of stage 06.
 // New since stage 05: each client socket is associated with the port, so when its WSARecv
@@ -52,8 +53,8 @@ static_assert(std::is_standard_layout_v<ClientContext> && offsetof(ClientContext
 
 // ANCHOR: packet_keys
 // The completion key of a packet: set when a socket is associated with the port, or given to
-// PostQueuedCompletionStatus. Exit packets carry no OVERLAPPED, as in the original design:
-// PostQueuedCompletionStatus(port, 0, 0, nullptr).
+// PostQueuedCompletionStatus. Exit packets carry no OVERLAPPED, as in the original design
+// (notes/00_the_design.md): PostQueuedCompletionStatus(port, 0, 0, nullptr).
 enum PacketKey : ULONG_PTR {
     exit_key = 0,    // "this worker is done": lpOverlapped is null (net::WorkerPool)
     client_key = 1,  // a completed read on a client socket: the OVERLAPPED is its context's

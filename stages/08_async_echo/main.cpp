@@ -66,8 +66,8 @@ static_assert(std::is_standard_layout_v<ClientContext> && offsetof(ClientContext
 
 // ANCHOR: packet_keys
 // The completion key of a packet: set when a socket is associated with the port, or given to
-// PostQueuedCompletionStatus. Exit packets carry no OVERLAPPED, as in the original design:
-// PostQueuedCompletionStatus(port, 0, 0, nullptr).
+// PostQueuedCompletionStatus. Exit packets carry no OVERLAPPED, as in the original design
+// (notes/00_the_design.md): PostQueuedCompletionStatus(port, 0, 0, nullptr).
 enum PacketKey : ULONG_PTR {
     exit_key = 0,      // "this worker is done": lpOverlapped is null (net::WorkerPool)
     client_key = 1,    // a read or a send of a client completed: the OVERLAPPED is its context's

@@ -82,6 +82,21 @@ def test_a_clean_leave_is_announced(address):
     close_all([a, c])
 
 
+def test_the_log_names_each_client_that_leaves_once(server, address):
+    """The server's log agrees with the protocol: one "connected" and one "disconnected" line
+    per client, each with that client's own number — whichever order they leave in."""
+    members = join_all(*address, 4)
+    for member in (members[2], members[0], members[3], members[1]):
+        member.close()
+        server.wait_for_line(rf"^client {member.id} disconnected: ")
+    server.wait_for_line(r"\(0 live\)$")
+    for number in range(1, 5):
+        left = [line for line in server.stdout_lines
+                if line.startswith(f"client {number} disconnected: ")]
+        assert len(left) == 1, f"client {number} left {len(left)} times by the log\n" + \
+            server.output_text()
+
+
 def test_a_reset_is_announced_as_leaving(address):
     a, b, c = join_all(*address, 3)
     b.reset()
