@@ -5,6 +5,9 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PRESET=linux-mingw-wine
 DEFAULT_STAGE=07   # what scripts/run.sh starts when no stage is named: the final IOCP server
 BUILD_DIR="$REPO/build/$PRESET"
+# The Linux twins of stages/linux: native programs, built with the host's g++, run directly.
+NATIVE_PRESET=linux-native
+NATIVE_BUILD_DIR="$REPO/build/$NATIVE_PRESET"
 
 # Debian 12 / Ubuntu packages the build and the tests need.
 #   g++-mingw-w64-x86-64-posix  the MinGW-w64 cross compiler, posix-threads variant (std::thread)
@@ -15,8 +18,9 @@ BUILD_DIR="$REPO/build/$PRESET"
 #   curl                        stage 09's tests fetch files with it too
 #   clang, libclang-rt-14-dev   the fuzzer of stage 09's HTTP parser (libFuzzer and sanitizers)
 #   netcat-openbsd              nc, to talk to a stage by hand (README and every note use it)
+#   g++                         the native compiler of the Linux twins (stages/linux)
 PACKAGES=(g++-mingw-w64-x86-64-posix wine wine64 cmake make catch2 python3 python3-pytest
-          python3-pytest-timeout curl clang libclang-rt-14-dev netcat-openbsd)
+          python3-pytest-timeout curl clang libclang-rt-14-dev netcat-openbsd g++)
 
 log() { printf '\n==> %s\n' "$*"; }
 
@@ -54,4 +58,11 @@ build_all() {
   log "configuring and building (preset $PRESET, build tree build/$PRESET)"
   cmake --preset "$PRESET" -S "$REPO" >/dev/null
   cmake --build --preset "$PRESET"
+}
+
+# The Linux twins: the same top-level CMakeLists.txt, configured natively, builds stages/linux.
+build_native() {
+  log "configuring and building the Linux twins (preset $NATIVE_PRESET, build tree build/$NATIVE_PRESET)"
+  cmake --preset "$NATIVE_PRESET" -S "$REPO" >/dev/null
+  cmake --build --preset "$NATIVE_PRESET"
 }
