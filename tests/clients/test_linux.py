@@ -134,3 +134,30 @@ def test_select_with_descriptor_1024_unchecked_writes_past_the_fd_set(request):
     assert result.returncode == 0, result
     # Descriptor 1024 is bit 0 of the first word past the 1024-bit set: the guard word.
     assert "the guard word after the set is now 0x1 (it was 0)" in result.stdout, result.stdout
+
+
+# --- the harness and the twins on Windows ---------------------------------------------------
+
+class FakeConfig:
+    """Just what conftest's stage selection reads: the options, as if given on the command line."""
+
+    def __init__(self, request, **options):
+        self.options = {"--stage": [], "--exe": None, "as_stage": None,
+                        "--build-dir": request.config.getoption("--build-dir"),
+                        "--native-build-dir": request.config.getoption("--native-build-dir"),
+                        **options}
+
+    def getoption(self, name):
+        return self.options[name]
+
+
+def test_on_windows_the_twins_are_left_out_with_one_line_that_says_why(request, monkeypatch):
+    import conftest
+    monkeypatch.setattr(conftest, "ON_WINDOWS", True)
+    config = FakeConfig(request)
+    assert not any(stage.native for stage in conftest.selected_stages(config))
+    header = conftest.pytest_report_header(config)
+    assert header.startswith("Linux twins (stages/linux): not tested here: they are Linux "
+                             "programs"), header
+    with pytest.raises(pytest.UsageError, match="Linux programs"):
+        conftest.selected_stages(FakeConfig(request, **{"--stage": ["linux/01"]}))
