@@ -52,6 +52,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <exception>
+#include <mutex>
 #include <string>
 
 namespace {
@@ -59,10 +60,16 @@ namespace {
 using stage07_epoll::ClientContext;
 using stage07_epoll::ClientRegistry;
 
-// Shared by the workers, so atomic.
+// Shared by the workers, so atomic — or locked.
 struct Counters {
     std::atomic<std::uint64_t> bytes_echoed{0};
     std::atomic<bool> stopping{false};  // set before shutdown shuts the clients down
+    // Held while a client is added or freed *and* its line, with the new count of live clients,
+    // is written: without it, a worker that freed a client could be held up between the two
+    // while others free and log theirs, and its line, with an older and higher count, would come
+    // last. The lines must come in the order of the changes for "(K live)" on the last line to be
+    // the count (the tests wait for "(0 live)").
+    std::mutex lines;
 };
 
 // ANCHOR: arm_read
@@ -94,8 +101,9 @@ bool arm_read(int epoll, ClientContext& context, int operation) {
 // it, and `error` (when not 0) is the errno value that says why. The context goes first, before
 // anything that allocates: whatever happens next, it must be gone. At shutdown the reason is
 // ours, whatever the call returned. `abortive`: see destroy().
-void finish(ClientRegistry& registry, const Counters& counters, ClientContext* context,
-            const char* what, int error = 0, bool abortive = false) {
+void finish(ClientRegistry& registry, Counters& counters, ClientContext* context, const char* what,
+            int error = 0, bool abortive = false) {
+    const std::lock_guard<std::mutex> in_order(counters.lines);
     const std::uint64_t id = context->id;
     const std::size_t live = registry.destroy(context, abortive);
     if (counters.stopping) {
@@ -287,10 +295,14 @@ int main(int argc, char* argv[]) {
                                   static_cast<suseconds_t>(send_timeout_ms % 1000 * 1000)};
             setsockopt(accepted.get(), SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
             const std::string peer = net::peer_address(accepted.get());
-            ClientContext* context = registry.create(accepted.get(), ++clients_served);
-            accepted.release();  // the registry owns the socket now
-            net::log("client ", context->id, " connected from ", peer, " (", registry.size(),
-                     " live)");
+            ClientContext* context = nullptr;
+            {
+                const std::lock_guard<std::mutex> in_order(counters.lines);
+                context = registry.create(accepted.get(), ++clients_served);
+                accepted.release();  // the registry owns the socket now
+                net::log("client ", context->id, " connected from ", peer, " (", registry.size(),
+                         " live)");
+            }
 
             // Into the set, armed for its first read. From then on a worker may finish and free
             // the context at any moment: main does not touch it again. If it cannot be armed, no
