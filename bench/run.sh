@@ -20,14 +20,10 @@ log "building the native load generator and asio peer (build/bench-native)"
 cmake -S "$REPO/bench" -B "$REPO/build/bench-native" -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$REPO/build/bench-native" -j 2
 
-# The Linux twins of the stages, once stages/linux/ has its build: native, no Wine. bench/run.py
-# looks for them in build/linux-native/bin and skips, with a line, any that is not there.
-if [ -f "$REPO/stages/linux/CMakeLists.txt" ]; then
-  log "building the Linux twins (build/linux-native)"
-  cmake -S "$REPO/stages/linux" -B "$REPO/build/linux-native" -DCMAKE_BUILD_TYPE=Release \
-        -DCMAKE_RUNTIME_OUTPUT_DIRECTORY="$REPO/build/linux-native/bin" >/dev/null
-  cmake --build "$REPO/build/linux-native" -j 2
-fi
+# The Linux twins of the stages: native, no Wine, built by the linux-native preset (the build
+# tree that scripts/test.sh uses too) into build/linux-native/bin. bench/run.py skips, with a
+# line, any that is not there.
+build_native
 
 # One descriptor per connection on the client side: 10,000 connections need more than 1,024.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true

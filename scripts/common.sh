@@ -5,6 +5,9 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PRESET=linux-mingw-wine
 DEFAULT_STAGE=07   # what scripts/run.sh starts when no stage is named: the final IOCP server
 BUILD_DIR="$REPO/build/$PRESET"
+# The Linux twins of stages/linux: native programs, built with the host's g++, run directly.
+NATIVE_PRESET=linux-native
+NATIVE_BUILD_DIR="$REPO/build/$NATIVE_PRESET"
 
 # Debian 12 / Ubuntu packages the build and the tests need.
 #   g++-mingw-w64-x86-64-posix  the MinGW-w64 cross compiler, posix-threads variant (std::thread)
@@ -17,8 +20,11 @@ BUILD_DIR="$REPO/build/$PRESET"
 #   netcat-openbsd              nc, to talk to a stage by hand (README and every note use it)
 #   chromium                    a real browser: tests/clients/test_browser.py loads stage 09's
 #                               site in headless Chromium (page, stylesheet and picture)
+#   g++                         the native compiler of the Linux twins (stages/linux)
+#   liburing-dev                io_uring for the Linux twin of stage 08 (stages/linux/08_io_uring)
 PACKAGES=(g++-mingw-w64-x86-64-posix wine wine64 cmake make catch2 python3 python3-pytest
-          python3-pytest-timeout curl clang libclang-rt-14-dev netcat-openbsd chromium)
+          python3-pytest-timeout curl clang libclang-rt-14-dev netcat-openbsd chromium g++
+          liburing-dev)
 
 log() { printf '\n==> %s\n' "$*"; }
 
@@ -56,4 +62,11 @@ build_all() {
   log "configuring and building (preset $PRESET, build tree build/$PRESET)"
   cmake --preset "$PRESET" -S "$REPO" >/dev/null
   cmake --build --preset "$PRESET"
+}
+
+# The Linux twins: the same top-level CMakeLists.txt, configured natively, builds stages/linux.
+build_native() {
+  log "configuring and building the Linux twins (preset $NATIVE_PRESET, build tree build/$NATIVE_PRESET)"
+  cmake --preset "$NATIVE_PRESET" -S "$REPO" >/dev/null
+  cmake --build --preset "$NATIVE_PRESET"
 }

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Build everything and run every test: the Catch2 unit tests (CTest, under Wine), a bounded run
-# of the HTTP parser's fuzzer (FUZZ_SECONDS, default 60), and the pytest suite (client tests
-# against every built stage, the harness's own tests, the notes check). Arguments go to
-# pytest, e.g. scripts/test.sh --stage 01 -k echo
+# Build everything and run every test: the Catch2 unit tests (CTest: the Windows stages' under
+# Wine, the Linux twins' natively), a bounded run of the HTTP parser's fuzzer (FUZZ_SECONDS,
+# default 60), and the pytest suite (client tests against every built stage — the Windows stages
+# under Wine, their Linux twins natively — the harness's own tests, the notes check). Arguments
+# go to pytest, e.g. scripts/test.sh --stage 01 -k echo, or --stage linux/07
 #
 #   scripts/test.sh --exe PATH --as NN   your own server in stage NN's place (README, "Test your
 #                                        own server"): only the client tests of stage NN's row,
@@ -41,10 +42,13 @@ if [ -n "$own_program" ]; then
 fi
 
 build_all
+build_native
 
 status=0
 log "unit tests (ctest)"
 ctest --preset "$PRESET" || status=1
+log "unit tests of the Linux twins (ctest, native)"
+ctest --preset "$NATIVE_PRESET" || status=1
 
 log "fuzzing stage 09's HTTP parser (libFuzzer, ${FUZZ_SECONDS:-60} s)"
 "$REPO/tests/fuzz/run.sh" "${FUZZ_SECONDS:-60}" > "$BUILD_DIR/fuzz.log" 2>&1 || {
@@ -57,7 +61,8 @@ grep -E "^Done|stat::number_of_executed_units" "$BUILD_DIR/fuzz.log" || true
 log "client tests (pytest)"
 # /usr/bin/python3: Debian's python, the one with python3-pytest (another python3 may come
 # first on PATH).
-(cd "$REPO" && /usr/bin/python3 -m pytest tests --build-dir "$BUILD_DIR" "$@") || status=1
+(cd "$REPO" && /usr/bin/python3 -m pytest tests --build-dir "$BUILD_DIR" \
+   --native-build-dir "$NATIVE_BUILD_DIR" "$@") || status=1
 
 if [ $status -eq 0 ]; then log "all tests passed"; else log "some tests FAILED"; fi
 exit $status

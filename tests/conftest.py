@@ -1,9 +1,11 @@
 """pytest set-up shared by every test: which stages to test, where the build is, how to start
 a stage and make sure it is stopped.
 
-    pytest tests                     every stage that is built
+    pytest tests                     every stage that is built, and every Linux twin
     pytest tests --stage 01          one stage (repeat --stage or give 01,03 for several)
+    pytest tests --stage linux/07    the Linux twin of stage 07 (stages/linux/07_epoll)
     pytest tests --build-dir DIR     a build tree other than the default
+    pytest tests --native-build-dir DIR   where the Linux twins are built (linux-native preset)
     pytest tests --exe PATH --as 02  your own program, in stage 02's place: stage 02's row of
                                      the capability table, and nothing else (README, "Test your
                                      own server")
@@ -18,6 +20,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
@@ -27,6 +30,9 @@ from harness.stages import BY_NUMBER, STAGES, Stage
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_BUILD_DIRS = (["build/windows-msvc", "build/windows-mingw"] if ON_WINDOWS
                       else ["build/linux-mingw-wine"])
+DEFAULT_NATIVE_BUILD_DIR = "build/linux-native"  # the Linux twins (stages/linux)
+TWINS_ON_WINDOWS = ("Linux twins (stages/linux): not tested here: they are Linux programs "
+                    "(POSIX signals, poll, epoll), built and tested on Linux")
 
 
 def pytest_addoption(parser):
@@ -37,6 +43,9 @@ def pytest_addoption(parser):
     group.addoption("--build-dir", default=os.environ.get("BUILD_DIR"),
                     help="CMake build tree holding bin/stageNN_*.exe "
                          f"(default: the first of {', '.join(DEFAULT_BUILD_DIRS)} that exists)")
+    group.addoption("--native-build-dir", default=os.environ.get("NATIVE_BUILD_DIR"),
+                    help="CMake build tree of the Linux twins, holding bin/stageNN_* "
+                         f"(default: {DEFAULT_NATIVE_BUILD_DIR}, the linux-native preset's)")
     group.addoption("--exe", metavar="PATH",
                     help="test this program in the place of the stage named by --as: a .exe runs "
                          "under Wine when not on Windows, a .py with this Python, anything else "
@@ -59,6 +68,21 @@ def build_dir(config) -> Path:
         if (REPO / candidate / "bin").is_dir():
             return REPO / candidate
     return REPO / DEFAULT_BUILD_DIRS[0]
+
+
+def native_build_dir(config) -> Path:
+    given = config.getoption("--native-build-dir")
+    return Path(given).resolve() if given else REPO / DEFAULT_NATIVE_BUILD_DIR
+
+
+def bin_dir(config, stage: Stage) -> Path:
+    """Where the stage's program is built: the Windows build tree, or the native one for a
+    Linux twin."""
+    return (native_build_dir(config) if stage.native else build_dir(config)) / "bin"
+
+
+def is_built(config, stage: Stage) -> bool:
+    return (bin_dir(config, stage) / stage.exe_name).exists()
 
 
 def own_program(config) -> Path | None:
@@ -109,11 +133,29 @@ def selected_stages(config) -> list[Stage]:
             raise pytest.UsageError(f"unknown stage {', '.join(unknown)}; known: "
                                     f"{', '.join(BY_NUMBER)}")
         stages = [BY_NUMBER[number] for number in wanted]
-        missing = [s.exe_name for s in stages if not (build_dir(config) / "bin" / s.exe_name).exists()]
+        if ON_WINDOWS and any(s.native for s in stages):
+            raise pytest.UsageError(TWINS_ON_WINDOWS)
+        missing = [str(bin_dir(config, s) / s.exe_name) for s in stages if not is_built(config, s)]
         if missing:
-            raise pytest.UsageError(f"not built in {build_dir(config)}: {', '.join(missing)}")
+            raise pytest.UsageError(f"not built: {', '.join(missing)} (scripts/test.sh builds "
+                                    "both presets; the twins: cmake --preset linux-native)")
         return stages
-    return [s for s in STAGES if (build_dir(config) / "bin" / s.exe_name).exists()]
+    return [s for s in STAGES if is_built(config, s) and not (s.native and ON_WINDOWS)]
+
+
+def pytest_report_header(config):
+    """One line on the Linux twins: skipped on Windows, and why; not built, and how to."""
+    if own_program(config) or config.getoption("--stage"):
+        return None
+    if ON_WINDOWS:
+        return TWINS_ON_WINDOWS
+    twins = [s for s in STAGES if s.native]
+    built = [s for s in twins if is_built(config, s)]
+    if len(built) == len(twins):
+        return f"Linux twins: {', '.join(s.number for s in built)} (from {native_build_dir(config)})"
+    missing = ", ".join(s.number for s in twins if s not in built)
+    return (f"Linux twins not built in {native_build_dir(config)}, so not tested: {missing} "
+            "(cmake --preset linux-native && cmake --build --preset linux-native)")
 
 
 def pytest_generate_tests(metafunc):
@@ -124,12 +166,13 @@ def pytest_generate_tests(metafunc):
     for marker in metafunc.definition.iter_markers("needs"):
         needs.update(marker.args)
     stages = [s for s in selected_stages(metafunc.config) if s.has(*needs)]
+    # Test ids: 07, or linux-07 for a twin (a "/" in an id cannot be written in a -k expression).
     if not stages:  # say why, rather than pytest's "got empty parameter set"
         reason = f"no selected stage has {', '.join(sorted(needs))}"
         metafunc.parametrize("stage", [pytest.param(None, marks=pytest.mark.skip(reason=reason))],
                              ids=["none"])
         return
-    metafunc.parametrize("stage", stages, ids=[s.number for s in stages])
+    metafunc.parametrize("stage", stages, ids=[s.number.replace("/", "-") for s in stages])
 
 
 def pytest_collection_modifyitems(config, items):
@@ -144,13 +187,16 @@ def pytest_collection_modifyitems(config, items):
     if not any("stage" in getattr(item, "fixturenames", ()) for item in items):
         return
     if not selected_stages(config):
-        raise pytest.UsageError(f"no stage executables in {build_dir(config) / 'bin'}: build first "
+        raise pytest.UsageError(f"no stage executables in {build_dir(config) / 'bin'} or "
+                                f"{native_build_dir(config) / 'bin'}: build first "
                                 "(scripts/test.sh does), or pass --build-dir")
 
 
 @pytest.fixture(scope="session", autouse=True)
 def enough_file_descriptors():
-    """Some tests hold thousands of connections, one descriptor each on this side."""
+    """Some tests hold thousands of connections, one descriptor each on this side. The servers
+    the tests start inherit the limit too (a process's limits pass to the programs it starts);
+    the Linux twins raise their own as well, as a server started from a shell must."""
     if ON_WINDOWS:
         yield
         return
@@ -180,19 +226,25 @@ def wine_session(pytestconfig):
 class Launcher:
     """Starts stage programs (or any argv) and stops every one of them when the test ends."""
 
-    def __init__(self, config, wine: WineSession | None):
-        self.bin = build_dir(config) / "bin"
+    def __init__(self, config, wine: Callable[[], WineSession | None]):
+        self.config = config
         self.own_program = own_program(config)  # --exe PATH, or None: our own stages
-        self.wine = wine
+        self._wine = wine  # the Wine session, started on first use: only a .exe needs it
         self.started: list[ServerProcess] = []
+
+    @property
+    def bin(self) -> Path:
+        """The Windows build tree's bin/ (the Linux twins: bin_dir(config, stage))."""
+        return build_dir(self.config) / "bin"
 
     def program(self, stage: Stage) -> Path:
         """What plays `stage`: the program given with --exe, or the stage's own build."""
-        return self.own_program or self.bin / stage.exe_name
+        return self.own_program or bin_dir(self.config, stage) / stage.exe_name
 
     def argv_for(self, stage: Stage, args: list[str]) -> list[str]:
         program = self.program(stage)
-        wine_run = self.wine.wine_run if self.wine else None
+        wine = self._wine() if runs_under_wine(program) else None
+        wine_run = wine.wine_run if wine else None
         return [*runner_for(program, wine_run), str(program), *stage.extra_args, *args]
 
     def start(self, stage: Stage, *args: str) -> ServerProcess:
@@ -200,8 +252,9 @@ class Launcher:
         return self.start_argv(self.argv_for(stage, list(args)))
 
     def start_argv(self, argv: list[str]) -> ServerProcess:
-        env = self.wine.env if self.wine else None
-        process = ServerProcess(argv, env=env)
+        # A program run through wine-run gets the session's environment (its prefix, quiet).
+        wine = self._wine() if argv and argv[0].endswith("wine-run") else None
+        process = ServerProcess(argv, env=wine.env if wine else None)
         self.started.append(process)
         return process
 
@@ -234,12 +287,10 @@ class Launcher:
 
 @pytest.fixture
 def launch(pytestconfig, request):
-    # Wine is started unless the one program under test is a native one: testing your own
-    # Linux program needs no Windows build. (On Windows, wine_session is None.)
-    program = own_program(pytestconfig)
-    needs_wine = program is None or runs_under_wine(program)
-    wine = request.getfixturevalue("wine_session") if needs_wine else None
-    launcher = Launcher(pytestconfig, wine)
+    # Wine is started the first time a Windows program is (and then kept for the session): the
+    # Linux twins, a native program of your own and the Python servers need none, so a run of
+    # those alone needs no Windows build. (On Windows, wine_session is None.)
+    launcher = Launcher(pytestconfig, lambda: request.getfixturevalue("wine_session"))
     yield launcher
     problems = launcher.stop_all()
     if problems:

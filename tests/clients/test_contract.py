@@ -21,7 +21,7 @@ def test_help_prints_the_usage_and_exits_0(launch, stage):
     assert process.wait_exit() == 0
     text = "\n".join(process.stdout_lines)
     # A stage names itself in its usage; a program tested in its place (--exe) may have any name.
-    assert ("usage:" if launch.own_program else f"usage: {stage.exe_name[:-4]}") in text
+    assert ("usage:" if launch.own_program else f"usage: {stage.program_name}") in text
     for option in ("--host ADDR", "--port N", "--help"):
         assert option in text
     assert not any(process.stderr_lines), "--help wrote to stderr"

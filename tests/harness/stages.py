@@ -28,6 +28,18 @@ Capabilities:
   send_holds_no_worker  08's overlapped WSASend: a client that does not read holds no worker,
                         and costs the server a bounded amount of memory
   http                  stage 09's HTTP/1.1 (test_http.py)
+  past_fd_setsize       a Linux twin's poll(): 2,000 clients at once, descriptors numbered past
+                        1,023 among them, which select() could not take (test_linux.py)
+  descriptor_limit      a Linux twin raises its descriptor limit itself, and refuses clients
+                        politely where that limit ends; settings["descriptors_besides_clients"]
+                        says how many it keeps for itself (test_linux.py)
+  posix_signals         a Linux twin: SIGTERM stops it like Ctrl+C (SIGINT) (test_linux.py)
+
+The Linux twins (stages/linux/NN_name, notes/linux_*.md) are rows too, named linux/NN: each has
+the row of its Windows twin, and its program is a native Linux one (`native=True`), built by the
+linux-native preset into build/linux-native/bin without .exe, and run directly, never under
+Wine. `pytest tests --stage linux/07` tests one; on Windows they are not tested (conftest.py says
+so in one line).
 """
 
 from __future__ import annotations
@@ -37,17 +49,27 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class Stage:
-    number: str            # "01"
-    folder: str            # "01_blocking_echo", under stages/
+    number: str            # "01", or "linux/01" for a Linux twin
+    folder: str            # "01_blocking_echo", or "linux/01_blocking_echo", under stages/
     capabilities: frozenset[str]
     # Arguments every test adds when it starts this stage (beyond --host/--port).
     extra_args: tuple[str, ...] = field(default=())
     # Numbers some tests take from the stage (how many cycles, its client limit, ...).
     settings: dict = field(default_factory=dict, compare=False, hash=False)
+    # A Linux twin: a native program of the linux-native build, not a .exe.
+    native: bool = False
+
+    @property
+    def program_name(self) -> str:
+        """The name the program gives itself in its usage line: stage01_blocking_echo."""
+        name = self.folder.rsplit("/", 1)[-1]
+        return f"stage{name[:2]}_{name[3:]}"
 
     @property
     def exe_name(self) -> str:
-        return f"stage{self.number}_{self.folder[3:]}.exe"
+        """Its file in the build tree's bin/: stage01_blocking_echo.exe, or without .exe for
+        a Linux twin."""
+        return self.program_name if self.native else self.program_name + ".exe"
 
     def has(self, *capabilities: str) -> bool:
         return set(capabilities) <= self.capabilities
@@ -72,6 +94,22 @@ STAGES: list[Stage] = [
                                             "iocp_server", "send_holds_no_worker"}),
           settings={"cycles": 5000}),
     Stage("09", "09_http_server", frozenset({"http"})),
+    # The Linux twins: each with its Windows twin's row, but for what the twin does otherwise.
+    Stage("linux/01", "linux/01_blocking_echo", frozenset({"echo", "one_client_at_a_time",
+                                                           "posix_signals"}),
+          native=True),
+    # 04's client_limit (1,023, FD_SETSIZE - 1) is select()'s. poll() goes past it
+    # (past_fd_setsize); its own limit is the descriptor limit (descriptor_limit).
+    Stage("linux/04", "linux/04_poll", frozenset({"echo", "concurrent", "cycles",
+                                                  "max_clients_option", "fd_setsize",
+                                                  "past_fd_setsize", "descriptor_limit",
+                                                  "posix_signals"}),
+          settings={"cycles": 1500, "descriptors_besides_clients": 5}, native=True),
+    Stage("linux/07", "linux/07_epoll", frozenset({"echo", "concurrent", "cycles",
+                                                   "max_clients_option", "iocp_server",
+                                                   "descriptor_limit", "posix_signals"}),
+          settings={"cycles": 5000, "descriptors_besides_clients": 7}, native=True),
+    # linux/08 (08_io_uring), the twin of stage 08, comes with stage 08.
 ]
 
 BY_NUMBER = {stage.number: stage for stage in STAGES}
