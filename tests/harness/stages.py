@@ -34,6 +34,9 @@ Capabilities:
                         politely where that limit ends; settings["descriptors_besides_clients"]
                         says how many it keeps for itself (test_linux.py)
   posix_signals         a Linux twin: SIGTERM stops it like Ctrl+C (SIGINT) (test_linux.py)
+  provided_buffers      the io_uring twin's receive buffers (--buffers N per ring): an idle client
+                        holds none; with every one held by clients that do not read, the others
+                        wait; Ctrl+C ends clients that wait for one (test_linux.py)
 
 The Linux twins (stages/linux/NN_name, notes/linux_*.md) are rows too, named linux/NN: each has
 the row of its Windows twin, and its program is a native Linux one (`native=True`), built by the
@@ -123,7 +126,7 @@ STAGES: list[Stage] = [
     Stage("linux/08", "linux/08_io_uring", frozenset({"echo", "concurrent", "cycles",
                                                       "max_clients_option", "iocp_server",
                                                       "send_holds_no_worker", "descriptor_limit",
-                                                      "posix_signals"}),
+                                                      "posix_signals", "provided_buffers"}),
           settings={"cycles": 5000, "descriptors_besides_clients": 6 + _processors()},
           native=True),
 ]
