@@ -52,9 +52,8 @@ struct ClientContext {
 // last one is gone. Shared by every worker's ring, so the lock guards the map. The I/O itself
 // never happens under the lock, and neither does cancellation: an io_uring operation can be
 // cancelled only through the ring it was submitted to, so each worker cancels its own clients'
-// (main.cpp, worker_loop). Stage 08's cancel_all(), and its closed_ flag for a client created
-// after it, have no twin here: a worker learns of a new client and of the shutdown through its
-// own completion queue, in the order main sent them (main.cpp, OrderlyShutdown).
+// (main.cpp, cancel_ring). What is left of stage 08's cancel_all() is its first line: close(),
+// after which no client is created.
 class ClientRegistry {
 public:
     explicit ClientRegistry(std::size_t capacity) : capacity_(capacity) {}
@@ -76,10 +75,11 @@ public:
     }
 
     // A worker: a context for a newly accepted socket, which it now owns; nullptr (and the
-    // socket left to the caller) when `capacity` clients are live already.
+    // socket left to the caller) when `capacity` clients are live already, or once shutdown
+    // has begun (a client created after close() could come after wait_until_empty() returned).
     ClientContext* create(int s, std::uint64_t id) {
         std::lock_guard<std::mutex> lock(mutex_);
-        if (live_.size() >= capacity_) return nullptr;
+        if (closed_ || live_.size() >= capacity_) return nullptr;
         auto context = std::make_unique<ClientContext>(s, id);
         ClientContext* raw = context.get();
         live_.emplace(raw, std::move(context));
@@ -104,6 +104,15 @@ public:
         return live_.size();
     }
 
+    // Shutdown: take no new clients. A socket main accepted may still be on its way to a
+    // worker — in the worker's completion queue, a message not yet handled — while the registry
+    // is empty: without this, wait_until_empty() would return then, and the worker would create
+    // the client after it.
+    void close() {
+        std::lock_guard<std::mutex> lock(mutex_);
+        closed_ = true;
+    }
+
     // Shutdown: wait until the last context has been destroyed.
     void wait_until_empty() {
         std::unique_lock<std::mutex> lock(mutex_);
@@ -119,6 +128,7 @@ private:
     const std::size_t capacity_;
     std::mutex mutex_;
     std::condition_variable emptied_;
+    bool closed_ = false;  // close() has run
     std::unordered_map<ClientContext*, std::unique_ptr<ClientContext>> live_;
 };
 // ANCHOR_END: client_registry

@@ -556,7 +556,7 @@ void handle_new_client(int s, Worker& worker, ClientRegistry& registry, Counters
                      " live)");
         }
     }
-    if (!context) {  // full
+    if (!context) {  // full, or stopping
         if (!counters.stopping)
             net::refuse(accepted.get(),
                         "server full (" + std::to_string(max_clients) + " clients)");
@@ -637,9 +637,10 @@ void worker_loop(Worker& worker, ClientRegistry& registry, Counters& counters,
 // How the server stops, in order:
 //   1. Stop accepting (Acceptor::stop): the multishot accept is cancelled, and main's ring is
 //      drained, so every message that carried a new client has been delivered.
-//   2. End every client (WorkerPool::cancel_all): a message to each worker's ring, behind the
-//      new clients already there; the worker cancels every operation of its ring, and queues no
-//      new one after that. Each cancelled receive or send completes, and its client is freed.
+//   2. End every client: no new one is created (ClientRegistry::close), and a message goes
+//      to each worker's ring (WorkerPool::cancel_all), behind the new clients already there; the
+//      worker cancels every operation of its ring, and queues no new one after that. Each
+//      cancelled receive or send completes, and its client is freed.
 //   3. Wait until the workers have freed every context: only then is no operation in flight,
 //      and no buffer of ours, or address, the kernel's any more. The workers must still be
 //      running for this, since they are the ones who reap those completions.
@@ -661,6 +662,7 @@ public:
         done_ = true;
         acceptor_.stop();
         counters_.stopping = true;
+        registry_.close();
         pool_.cancel_all();
         registry_.wait_until_empty();
         pool_.stop();
