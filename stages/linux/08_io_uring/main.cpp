@@ -137,9 +137,11 @@ private:
     io_uring ring_{};
 };
 
-// The next free entry of the ring's submission queue. When the queue is full, what it holds is
-// handed to the kernel first, to make room. (A failure other than "try again" would mean the
-// ring itself is broken, with operations of ours in it that nothing could ever complete.)
+// The next free entry of the ring's submission queue. The loops that reap completions stop
+// while there is room for two more entries (the most one completion queues), so the queue is
+// never full here in practice; if it were, what it holds goes to the kernel first, to make room.
+// (A failure other than "try again" would mean the ring itself is broken, with operations of
+// ours in it that nothing could ever complete.)
 io_uring_sqe* next_sqe(io_uring& ring) {
     for (;;) {
         if (io_uring_sqe* sqe = io_uring_get_sqe(&ring)) return sqe;
@@ -433,7 +435,7 @@ public:
         if (waited < 0 && waited != -EINTR)
             throw std::system_error(-waited, std::generic_category(), "io_uring_submit_and_wait");
         io_uring_cqe* cqe = nullptr;
-        while (io_uring_peek_cqe(&ring_, &cqe) == 0) {
+        while (io_uring_sq_space_left(&ring_) >= 2 && io_uring_peek_cqe(&ring_, &cqe) == 0) {
             const std::uint64_t data = cqe->user_data;
             const int result = cqe->res;
             const std::uint32_t flags = cqe->flags;
@@ -590,8 +592,10 @@ void cancel_ring(Worker& worker, ClientRegistry& registry, Counters& counters) {
 // ANCHOR: worker_loop
 // Each worker: hand its ring's queue of submissions to the kernel and wait for at least one
 // completion — one system call for both — then handle every completion that has come, and go
-// round again. Each completion is copied out and its slot given back at once: the kernel may
-// fill the slot while this one is being handled. The user_data says what it is: a message from
+// round again — or sooner, when the submission queue has room for fewer than two entries (what
+// one completion may queue): the completions left wait for the next round. Each completion is
+// copied out and its slot given back at once: the kernel may fill the slot while this one is
+// being handled. The user_data says what it is: a message from
 // main (a new client, cancel, exit), or a client's receive or send. Where stage 08's workers
 // tell apart the four outcomes of GetQueuedCompletionStatus, here there is one: a completion,
 // whose res says how the operation went. The wait itself cannot fail for a reason that retrying
@@ -608,7 +612,7 @@ void worker_loop(Worker& worker, ClientRegistry& registry, Counters& counters,
             std::abort();
         }
         io_uring_cqe* cqe = nullptr;
-        while (io_uring_peek_cqe(&ring, &cqe) == 0) {
+        while (io_uring_sq_space_left(&ring) >= 2 && io_uring_peek_cqe(&ring, &cqe) == 0) {
             const std::uint64_t data = cqe->user_data;
             const int result = cqe->res;
             const std::uint32_t flags = cqe->flags;
