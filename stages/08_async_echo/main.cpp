@@ -4,7 +4,8 @@
 //   - AcceptEx instead of accept(): several accepts are posted on the listener before any
 //     client arrives (--accepts, default 16). Each completes to the port like a read, and the
 //     worker that takes it starts the new client — what stage 07's accept loop did — and posts
-//     the accept again. No thread waits in accept(); main only waits for Ctrl+C.
+//     the accept again. No thread waits in accept(); main waits for Ctrl+C, and posts again an
+//     accept that had to wait for a socket.
 //   - WSASend instead of send(): the echo is an overlapped operation too. A client that does
 //     not read holds its own pending send and its 4 KiB, never a worker. Each client still has
 //     one operation in flight — its read, or the send of what it read — so a client whose echo
