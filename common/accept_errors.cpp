@@ -10,7 +10,29 @@
 
 namespace net {
 
-AcceptErrors::Next AcceptErrors::on_error(int error) {
+namespace {
+
+// The lines that say what happened: dropped, rather than thrown, when even their text cannot be
+// allocated — on_error() runs on the way back from a failure, often with the system short of
+// memory, and in stage 08 under the lock of the accepts posted ahead.
+template <class... Then>
+void say(int error, const Then&... then) noexcept {
+    try {
+        log("accept failed: ", error_text(error), then...);
+    } catch (...) {
+    }
+}
+
+void say_on_stderr(int error, const char* then) noexcept {
+    try {
+        std::fprintf(stderr, "error: accept failed: %s%s\n", error_text(error).c_str(), then);
+    } catch (...) {
+    }
+}
+
+}  // namespace
+
+AcceptErrors::Next AcceptErrors::on_error(int error) noexcept {
     switch (error) {
         // One connection failed, not the listener: a client that reset or gave up before it
         // was taken. accept() reports it as WSAECONNRESET; an AcceptEx completion can say the
@@ -19,17 +41,16 @@ AcceptErrors::Next AcceptErrors::on_error(int error) {
         case WSAECONNABORTED:
         case WSAENETRESET:
         case WSAENOTCONN:
-            log("accept failed: ", error_text(error), "; accepting the next one");
+            say(error, "; accepting the next one");
             return Next::accept_now;
         case WSAEMFILE:
         case WSAENOBUFS:
             pause_ = short_in_a_row_ ? std::min(2 * pause_, longest_pause) : first_pause;
             short_in_a_row_ = true;
-            log("accept failed: ", error_text(error), "; trying again in ", pause_.count(), " ms");
+            say(error, "; trying again in ", pause_.count(), " ms");
             return Next::accept_later;
         default:
-            std::fprintf(stderr, "error: accept failed: %s; no more clients can be accepted\n",
-                         error_text(error).c_str());
+            say_on_stderr(error, "; no more clients can be accepted");
             return Next::stop;
     }
 }

@@ -22,8 +22,8 @@ public:
     enum class Next { accept_now, accept_later, stop };
 
     // Says what to do after accept() failed with `error`, and writes the line that says so:
-    // to stdout when the server goes on, to stderr when it must stop.
-    Next on_error(int error);
+    // to stdout when the server goes on, to stderr when it must stop. Never throws.
+    Next on_error(int error) noexcept;
     // An accept() succeeded: the next shortage starts with the shortest pause again.
     void on_success() { short_in_a_row_ = false; }
     // How long to wait after Next::accept_later.

@@ -21,15 +21,24 @@ namespace net {
 // them before taking the next client; join_all() waits for the rest at shutdown.
 class ClientThreads {
 public:
+    // Throws (std::system_error: no thread; std::bad_alloc) with nothing started.
     template <class Work>
     void start(Work work) {
         std::lock_guard<std::mutex> lock(mutex_);
         const std::uint64_t key = next_key_++;
-        running_.emplace(key, std::thread([this, key, work = std::move(work)]() mutable {
-                             work();
-                             std::lock_guard<std::mutex> finished_lock(mutex_);
-                             finished_.push_back(key);
-                         }));
+        // The slot first, then the thread: were the map to fail for memory after the thread
+        // was running, the unjoined std::thread would be destroyed, and that is std::terminate.
+        std::thread& slot = running_[key];
+        try {
+            slot = std::thread([this, key, work = std::move(work)]() mutable {
+                work();
+                std::lock_guard<std::mutex> finished_lock(mutex_);
+                finished_.push_back(key);
+            });
+        } catch (...) {
+            running_.erase(key);
+            throw;
+        }
     }
 
     // Joins the threads that have finished; they are returning, so this does not wait long.

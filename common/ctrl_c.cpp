@@ -26,7 +26,7 @@ HandlerState g_state;
 BOOL WINAPI console_handler(DWORD event) { return handle_console_event(event); }
 
 bool ends_the_process(unsigned long event) {
-    return event == CTRL_CLOSE_EVENT || event == CTRL_LOGOFF_EVENT || event == CTRL_SHUTDOWN_EVENT;
+    return event == CTRL_CLOSE_EVENT || event == CTRL_SHUTDOWN_EVENT;
 }
 
 // Registered once, never removed: with no object alive the function declines every event
@@ -42,8 +42,11 @@ void register_once() {
 }  // namespace
 
 int handle_console_event(unsigned long event) {
+    // Not ours: anything else, and CTRL_LOGOFF_EVENT, which says neither which user logs off
+    // nor that this process will end: only services get it, and a service must not stop when
+    // some user logs off (HandlerRoutine's page).
     if (event != CTRL_C_EVENT && event != CTRL_BREAK_EVENT && !ends_the_process(event))
-        return FALSE;  // not ours
+        return FALSE;
     std::function<void()> on_stop;
     {
         std::lock_guard<std::mutex> lock(g_state.mutex);

@@ -46,8 +46,10 @@ private:
 };
 // ANCHOR_END: worker_pool
 
-// The processors this program may run on, in every processor group: GetSystemInfo counts
-// only the caller's group (at most 64 processors), and machines with more have several.
+// The processors of the machine, in every processor group: GetSystemInfo counts only the
+// caller's group (at most 64 processors), and machines with more have several. (Before
+// Windows 11 and Server 2022 a process's threads stay in one group unless it spreads them
+// itself, so there the extra workers share the processors of that group.)
 inline unsigned processor_count() {
     const DWORD count = ::GetActiveProcessorCount(ALL_PROCESSOR_GROUPS);
     return count > 0 ? static_cast<unsigned>(count) : 1;

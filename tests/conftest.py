@@ -233,6 +233,11 @@ class Launcher:
         self.started: list[ServerProcess] = []
 
     @property
+    def wine(self) -> WineSession | None:
+        """The Wine session (started now if it was not yet); None on Windows."""
+        return self._wine()
+
+    @property
     def bin(self) -> Path:
         """The Windows build tree's bin/ (the Linux twins: bin_dir(config, stage))."""
         return build_dir(self.config) / "bin"

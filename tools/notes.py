@@ -41,7 +41,8 @@ ANCHOR = re.compile(r"\bANCHOR: (?P<name>[\w-]+)")
 ANCHOR_END = re.compile(r"\bANCHOR_END: (?P<name>[\w-]+)")
 LINE_NUMBER = re.compile(r"\b[Ll]ines? \d+|#L\d+|\.(?:cpp|h|py):\d+")
 LINK = re.compile(r"\[[^\]]*\]\((?P<target>[^)\s]+)\)")
-# Every stage note (notes/NN_*.md) has these; Previous/Next may say "none" on the ends.
+# Every stage note (notes/NN_*.md, and a Linux twin's notes/linux_NN_*.md) has these;
+# Previous/Next may say "none" on the ends.
 REQUIRED_SECTIONS = ["## Try it by hand", "## Tests", "## What this stage leaves out"]
 
 
@@ -139,7 +140,7 @@ def check_note_shape(note: Path, problems: list[str]) -> None:
             in_code = not in_code
         elif not in_code and LINE_NUMBER.search(line):
             problems.append(f"{where}: points at code by line number: {line.strip()}")
-    if re.match(r"\d\d_", note.name):
+    if re.match(r"(linux_)?\d\d_", note.name):  # a stage's note, or a Linux twin's
         for section in REQUIRED_SECTIONS:
             if section not in text:
                 problems.append(f"{where}: has no '{section}' section")

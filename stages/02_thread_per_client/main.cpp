@@ -31,7 +31,6 @@
 #include <cstdio>
 #include <exception>
 #include <string>
-#include <system_error>
 #include <utility>
 
 namespace {
@@ -110,9 +109,10 @@ int main(int argc, char* argv[]) {
                     if (blocking.stopping()) why = "server stopping";  // the error was our wake-up
                     net::log("client ", id, " disconnected: ", why, " (", --live_clients, " live)");
                 });
-            } catch (const std::system_error& failure) {
-                // The model's hard limit: no memory or address space left for one more
-                // stack. The client's socket is closed with the lambda that owned it.
+            } catch (const std::exception& failure) {
+                // The model's hard limit: no memory or address space left for one more thread
+                // (std::system_error) or its state (std::bad_alloc). The client's socket is
+                // closed with the lambda that owned it.
                 net::log("client ", id, " refused: cannot start a thread: ", failure.what(), " (",
                          --live_clients, " live)");
             }

@@ -46,7 +46,6 @@
 #include <memory>
 #include <mutex>
 #include <string>
-#include <system_error>
 #include <utility>
 #include <vector>
 
@@ -308,10 +307,12 @@ int main(int argc, char* argv[]) {
                     net::log("client ", id, " disconnected: ", ending.why, " (", --live_clients,
                              " live)");
                 });
-            } catch (const std::system_error& failure) {
-                // No thread for it: take it out again; its writer, if it started, ends too.
-                room.leave(*member);
+            } catch (const std::exception& failure) {
+                // No thread for it (std::system_error), or no memory to start one or to join
+                // the room (std::bad_alloc): its writer, if it started, must end first — it
+                // would wait for its outbox for ever — then out of the room it goes again.
                 member->finish(false);
+                room.leave(*member);
                 net::log("client ", id, " refused: cannot start a thread: ", failure.what(), " (",
                          --live_clients, " live)");
             }

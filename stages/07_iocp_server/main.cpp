@@ -129,6 +129,7 @@ void worker_loop(HANDLE port, ClientRegistry& registry, Counters& counters) {
             return;
         }
         if (key == exit_key) return;
+        if (overlapped == nullptr) continue;  // a packet of a kind this server never posts
         auto* context = reinterpret_cast<ClientContext*>(overlapped);  // OVERLAPPED is first
         if (!ok) {                                                     // outcome 2
             finish(registry, counters, context, "read failed", error);

@@ -4,7 +4,8 @@
 //   - AcceptEx instead of accept(): several accepts are posted on the listener before any
 //     client arrives (--accepts, default 16). Each completes to the port like a read, and the
 //     worker that takes it starts the new client — what stage 07's accept loop did — and posts
-//     the accept again. No thread waits in accept(); main only waits for Ctrl+C.
+//     the accept again. No thread waits in accept(); main waits for Ctrl+C, and posts again an
+//     accept that had to wait for a socket.
 //   - WSASend instead of send(): the echo is an overlapped operation too. A client that does
 //     not read holds its own pending send and its 4 KiB, never a worker. Each client still has
 //     one operation in flight — its read, or the send of what it read — so a client whose echo
@@ -50,6 +51,7 @@
 #include <exception>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -251,6 +253,9 @@ public:
     Acceptor(SOCKET listener, int family, const Extensions& extensions, unsigned count)
         : listener_(listener), family_(family), extensions_(extensions) {
         for (unsigned i = 0; i < count; ++i) ops_.push_back(std::make_unique<AcceptOp>());
+        // Each op is waiting at most once: with room for all of them made now, putting one in
+        // the waiting list never allocates (it happens when the system is short of memory).
+        waiting_.reserve(count);
         wake_main_.reset(CreateEventW(nullptr, FALSE, FALSE, nullptr));
         if (!wake_main_) throw std::runtime_error("CreateEvent failed");
     }
@@ -263,8 +268,8 @@ public:
 
     // A worker: the AcceptEx of `op` completed (`ok`) or failed. Returns the connected socket,
     // now the caller's, with the client's address in `peer` — or INVALID_SOCKET. The op is
-    // posted again either way (unless the server is stopping). Allocates nothing, so that
-    // nothing can throw between taking the socket and posting the op again.
+    // posted again either way (unless the server is stopping). Allocates nothing and throws
+    // nothing, so that nothing can come between taking the socket and posting the op again.
     SOCKET complete(AcceptOp& op, bool ok, sockaddr_storage& peer) {
         std::lock_guard<std::mutex> lock(mutex_);
         --in_flight_;
@@ -407,12 +412,21 @@ private:
 void handle_new_client(SOCKET s, const sockaddr_storage& peer, HANDLE port,
                        ClientRegistry& registry, Counters& counters, unsigned max_clients) {
     net::UniqueSocket accepted(s);
-    const std::string address = net::address_to_string(reinterpret_cast<const sockaddr*>(&peer));
-    ClientContext* context = registry.create(accepted.get(), ++counters.connections);
-    if (!context) {  // full, or stopping
-        if (!counters.stopping)
-            net::refuse(accepted.get(),
-                        "server full (" + std::to_string(max_clients) + " clients)");
+    // Stage 07 did this on main, where running out of memory ended the server in order. On a
+    // worker, an exception that escapes is std::terminate: so here it ends this client only.
+    std::string address;
+    ClientContext* context = nullptr;
+    try {
+        address = net::address_to_string(reinterpret_cast<const sockaddr*>(&peer));
+        context = registry.create(accepted.get(), ++counters.connections);
+        if (!context) {  // full, or stopping
+            if (!counters.stopping)
+                net::refuse(accepted.get(),
+                            "server full (" + std::to_string(max_clients) + " clients)");
+            return;
+        }
+    } catch (const std::bad_alloc&) {  // the registry did not take the socket: it closes here
+        net::log("refused a client: out of memory");
         return;
     }
     accepted.release();  // the registry owns the socket now
@@ -471,6 +485,7 @@ void worker_loop(HANDLE port, Acceptor& acceptor, ClientRegistry& registry, Coun
             return;
         }
         if (key == exit_key) return;
+        if (overlapped == nullptr) continue;  // a packet of a kind this server never posts
         if (key == listener_key) {
             sockaddr_storage peer{};
             const SOCKET s =
@@ -592,6 +607,11 @@ int main(int argc, char* argv[]) {
         });
         OrderlyShutdown orderly_shutdown(acceptor, registry, pool, counters);
         // ANCHOR_END: create_port
+        // Asked once, here: the answer allocates, and a worker must not run out of memory
+        // on its way to a new client's first read.
+        net::log(provider_allows_skipping_the_port()
+                     ? "operations that succeed at once queue no completion packet"
+                     : "a layered provider without IFS handles: every operation queues a packet");
         acceptor.start();
         net::log(workers, " workers waiting on the completion port, ", accepts,
                  " accepts posted ahead");

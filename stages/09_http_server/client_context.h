@@ -40,6 +40,15 @@ inline long long now_ms() {
         .count();
 }
 
+// No route of this server reads a request's body (it answers GET and HEAD; a POST gets 405),
+// so bodies are counted and dropped as they arrive: a client that sends one holds no more of the
+// server's memory than a read's worth, however large its Content-Length.
+inline http::Limits requests_without_bodies() {
+    http::Limits limits;
+    limits.keep_bodies = false;
+    return limits;
+}
+
 // ANCHOR: io_slot
 struct ClientContext;
 
@@ -91,7 +100,7 @@ struct ClientContext {
     const bool refused;  // over --max-clients: it is here only to be answered 503 and closed
     std::atomic<long long> last_progress_ms;      // a request answered, or bytes of one sent
     std::atomic<const char*> cancelled{nullptr};  // why another thread ended it, if one did
-    http::RequestParser parser;
+    http::RequestParser parser{requests_without_bodies()};
     Clock::time_point request_started{};  // when the next request's first bytes came
 
     // ANCHOR: outgoing

@@ -214,9 +214,16 @@ RequestParser::Status RequestParser::feed(std::string_view bytes) {
     Status status = Status::incomplete;
     while (status == Status::incomplete) {
         if (state_ == State::body) {
-            if (buffer_.size() - used < body_length_) break;
-            request_.body.assign(buffer_, used, body_length_);
-            used += body_length_;
+            if (limits_.keep_bodies) {
+                if (buffer_.size() - used < body_length_) break;
+                request_.body.assign(buffer_, used, body_length_);
+                used += body_length_;
+            } else {  // counted, not kept: what has come of the body is dropped at once
+                const std::size_t here = std::min(buffer_.size() - used, body_length_);
+                used += here;
+                body_length_ -= here;
+                if (body_length_ > 0) break;
+            }
             continue_expected_ = false;  // the body is here: no 100 needed
             state_ = State::complete;
             status = Status::complete;

@@ -21,6 +21,10 @@ struct Limits {
     std::size_t max_header_bytes = 16 * 1024;  // all header lines together; beyond: 431
     std::size_t max_headers = 100;             // header fields; beyond: 431
     std::size_t max_body = 1024 * 1024;        // Content-Length beyond: 413
+    // Whether a body is kept (Request::body), or only counted and dropped as it arrives. A
+    // server that answers no request from its body keeps none: then what one client can make
+    // it hold is a read's worth of bytes, not max_body.
+    bool keep_bodies = true;
 };
 
 struct Header {
@@ -36,7 +40,7 @@ struct Request {
     std::string target;
     int minor_version = 1;  // HTTP/1.<minor>
     std::vector<Header> headers;
-    std::string body;
+    std::string body;  // empty when the parser keeps no bodies (Limits::keep_bodies)
     bool keep_alive = true;  // from the version and the Connection header
 
     // The value of the first header with this name (names compare case-insensitively).

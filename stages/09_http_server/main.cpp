@@ -95,9 +95,9 @@ struct Counters {
     std::atomic<std::uint64_t> connections{0};  // accepted, refused ones included: the ids
 };
 
-// What the HTTP of a client needs besides the engine: the port (a file's reads complete to it
-// too), the site it serves, and the live counters of its /stats page.
-struct Http {
+// What serving a client over HTTP needs besides the engine: the port (a file's reads complete
+// to it too), the site it serves, and the live counters of its /stats page.
+struct Serving {
     HANDLE port;
     const routes::Site& site;
     routes::Stats& stats;
@@ -232,7 +232,7 @@ Outcome post_send_chunk(ClientContext& context, DWORD& bytes) {
 // another thread ended it (shutdown, the idle timeout), the reason is that thread's, whatever
 // the completion looked like. `abortive`: see destroy(). Never throws: it also ends the
 // clients that ran out of memory.
-void finish(ClientRegistry& registry, const Counters& counters, Http& http, ClientContext* context,
+void finish(ClientRegistry& registry, const Counters& counters, Serving& serving, ClientContext* context,
             const char* what, int error = 0, bool abortive = false) noexcept {
     const char* cancelled = context->cancelled;
     const char* why = cancelled ? cancelled : counters.stopping ? "server stopping" : what;
@@ -243,7 +243,7 @@ void finish(ClientRegistry& registry, const Counters& counters, Http& http, Clie
                  o.body_size, " bytes: ", why);
     }
     const std::uint64_t id = context->id;
-    if (!context->refused) --http.stats.connections_open;
+    if (!context->refused) --serving.stats.connections_open;
     const std::size_t live = registry.destroy(context, abortive);
     if (with_error) {
         try {
@@ -267,12 +267,12 @@ http::Response error_response(int status) {
 
 // One response into the client's queue: its head, and its body when made in memory; a file
 // body stays in its file, to be read a chunk at a time as it is sent.
-void queue(ClientContext& c, Http& http, const std::string& what, routes::Reply reply,
+void queue(ClientContext& c, Serving& serving, const std::string& what, routes::Reply reply,
            bool head_only, bool keep_alive_header) {
     // The file's reads complete to the port, like the socket's operations, with the same key.
     // (Should that fail, the request gets a 500 rather than a file it cannot send.)
     if (reply.file && !head_only &&
-        !CreateIoCompletionPort(reply.file.get(), http.port, client_key, 0)) {
+        !CreateIoCompletionPort(reply.file.get(), serving.port, client_key, 0)) {
         reply.response = error_response(500);
         reply.file.reset();
     }
@@ -305,7 +305,7 @@ void queue_interim(ClientContext& c, std::string_view bytes) {
 // until the queue's bounds are reached or a response closes the connection. A request whose
 // body is still to come and whose client waits for our word (Expect: 100-continue) gets an
 // interim "100 Continue". True if it queued anything.
-bool answer_buffered_requests(ClientContext& c, Http& http) {
+bool answer_buffered_requests(ClientContext& c, Serving& serving) {
     const std::size_t queued_before = c.outgoing.size();
     while (!c.close_after_output && c.outgoing.size() < max_queued_responses &&
            c.outgoing_bytes < max_queued_output) {
@@ -317,15 +317,15 @@ bool answer_buffered_requests(ClientContext& c, Http& http) {
         if (status == http::RequestParser::Status::error) {
             http::Response response = error_response(http::status_of(c.parser.error()));
             response.close = true;
-            queue(c, http, "- (unparsable request)", routes::Reply{std::move(response), {}}, false,
+            queue(c, serving, "- (unparsable request)", routes::Reply{std::move(response), {}}, false,
                   false);
             break;
         }
         const http::Request request = c.parser.take();
-        ++http.stats.requests;
+        ++serving.stats.requests;
         routes::Reply reply;
         try {
-            reply = routes::respond(request, http.site);
+            reply = routes::respond(request, serving.site);
         } catch (const std::bad_alloc&) {
             throw;  // not this request's fault: it ends the connection (handle_io)
         } catch (const std::exception& error) {  // a file system error: this request only
@@ -335,7 +335,7 @@ bool answer_buffered_requests(ClientContext& c, Http& http) {
         }
         if (!request.keep_alive) reply.response.close = true;
         const bool keep_alive_header = request.minor_version == 0 && !reply.response.close;
-        queue(c, http, request.method + " " + request.target, std::move(reply),
+        queue(c, serving, request.method + " " + request.target, std::move(reply),
               request.method == "HEAD", keep_alive_header);
         c.last_progress_ms = stage09::now_ms();
         if (c.parser.started()) c.request_started = stage09::Clock::now();
@@ -350,13 +350,13 @@ bool answer_buffered_requests(ClientContext& c, Http& http) {
 // client closes): a client that sent its request before it was refused still reads the 503,
 // where a close with its bytes unread would reset the connection and could destroy the 503
 // before it is read.
-void queue_refusal(ClientContext& c, Http& http) {
+void queue_refusal(ClientContext& c, Serving& serving) {
     http::Response busy;
     busy.status = 503;
     busy.body = "503 Service Unavailable: the server is full; try again later\n";
     busy.close = true;
     c.request_started = stage09::Clock::now();
-    queue(c, http, "- (refused: server full)", routes::Reply{std::move(busy), {}}, false, false);
+    queue(c, serving, "- (refused: server full)", routes::Reply{std::move(busy), {}}, false, false);
 }
 
 // Beyond the refusals too (a flood of them), or out of memory: the 503 and a close at once,
@@ -398,7 +398,7 @@ void log_sent_responses(ClientContext& c) {
 // ANCHOR: handle_io
 // What an operation did, taken in. Returns why the client is done (its FIN, or a file that
 // ended early), or nullptr.
-const char* take_in(ClientContext& c, Http& http, DWORD bytes) {
+const char* take_in(ClientContext& c, Serving& serving, DWORD bytes) {
     switch (c.doing) {
         case ClientContext::Doing::receiving:
             if (bytes == 0)
@@ -429,7 +429,7 @@ const char* take_in(ClientContext& c, Http& http, DWORD bytes) {
         }
     }
     c.last_progress_ms = stage09::now_ms();  // bytes were handed to the kernel: progress
-    http.stats.bytes_sent += bytes;
+    serving.stats.bytes_sent += bytes;
     return nullptr;
 }
 
@@ -438,7 +438,7 @@ const char* take_in(ClientContext& c, Http& http, DWORD bytes) {
 // sent: our FIN if the last response closes, then reads until the client closes; otherwise
 // the requests already received are answered (queueing more), and when there are none, a
 // read. Starts one operation and does nothing after it.
-Outcome start_next_operation(ClientContext& c, Http& http, DWORD& bytes) {
+Outcome start_next_operation(ClientContext& c, Serving& serving, DWORD& bytes) {
     for (;;) {
         log_sent_responses(c);
         if (!c.outgoing.empty()) {
@@ -454,7 +454,7 @@ Outcome start_next_operation(ClientContext& c, Http& http, DWORD& bytes) {
             shutdown(c.socket, SD_SEND);
             c.draining = true;
         }
-        if (c.draining || !answer_buffered_requests(c, http)) return post_recv(c, bytes);
+        if (c.draining || !answer_buffered_requests(c, serving)) return post_recv(c, bytes);
     }
 }
 
@@ -475,7 +475,7 @@ const char* failure_of(ClientContext::Doing doing) {
 // way the result came. Running out of memory (std::bad_alloc) anywhere in here ends this
 // client, and only this one: nothing can throw once an operation is in flight
 // (start_next_operation() starts one as its very last step), so it can be freed at once.
-void handle_io(ClientRegistry& registry, Counters& counters, Http& http, ClientContext* context,
+void handle_io(ClientRegistry& registry, Counters& counters, Serving& serving, ClientContext* context,
                bool ok, int error, DWORD bytes) {
     try {
         for (;;) {
@@ -483,25 +483,25 @@ void handle_io(ClientRegistry& registry, Counters& counters, Http& http, ClientC
                 const bool sending = context->doing != ClientContext::Doing::receiving &&
                                      context->doing != ClientContext::Doing::reading_file;
                 // After a failed send, closed with a reset: the bytes it never read go with it.
-                finish(registry, counters, http, context, failure_of(context->doing), error,
+                finish(registry, counters, serving, context, failure_of(context->doing), error,
                        sending);
                 return;
             }
-            if (const char* done = take_in(*context, http, bytes)) {
-                finish(registry, counters, http, context, done);
+            if (const char* done = take_in(*context, serving, bytes)) {
+                finish(registry, counters, serving, context, done);
                 return;
             }
-            const Outcome next = start_next_operation(*context, http, bytes);
+            const Outcome next = start_next_operation(*context, serving, bytes);
             if (next == Outcome::pending) return;  // a packet will come: the context is not ours
             if (next == Outcome::failed) {
                 const int failure = static_cast<int>(GetLastError());  // WSAGetLastError's too
-                finish(registry, counters, http, context, failure_of(context->doing), failure);
+                finish(registry, counters, serving, context, failure_of(context->doing), failure);
                 return;
             }
             ok = true;  // done now: no packet will come for it, so go on with it here
         }
     } catch (const std::bad_alloc&) {
-        finish(registry, counters, http, context, "out of memory");
+        finish(registry, counters, serving, context, "out of memory");
     }
 }
 // ANCHOR_END: handle_io
@@ -532,6 +532,9 @@ public:
     Acceptor(SOCKET listener, int family, const Extensions& extensions, unsigned count)
         : listener_(listener), family_(family), extensions_(extensions) {
         for (unsigned i = 0; i < count; ++i) ops_.push_back(std::make_unique<AcceptOp>());
+        // Each op is waiting at most once: with room for all of them made now, putting one in
+        // the waiting list never allocates (it happens when the system is short of memory).
+        waiting_.reserve(count);
         wake_main_.reset(CreateEventW(nullptr, FALSE, FALSE, nullptr));
         if (!wake_main_) throw std::runtime_error("CreateEvent failed");
     }
@@ -544,8 +547,8 @@ public:
 
     // A worker: the AcceptEx of `op` completed (`ok`) or failed. Returns the connected socket,
     // now the caller's, with the client's address in `peer` — or INVALID_SOCKET. The op is
-    // posted again either way (unless the server is stopping). Allocates nothing, so that
-    // nothing can throw between taking the socket and posting the op again.
+    // posted again either way (unless the server is stopping). Allocates nothing and throws
+    // nothing, so that nothing can come between taking the socket and posting the op again.
     SOCKET complete(AcceptOp& op, bool ok, sockaddr_storage& peer) {
         std::lock_guard<std::mutex> lock(mutex_);
         --in_flight_;
@@ -685,7 +688,7 @@ private:
 // A worker, with a connection that an AcceptEx has just taken: what stage 07's accept loop did
 // with an accepted socket, done here.
 void handle_new_client(SOCKET s, const sockaddr_storage& peer, HANDLE port,
-                       ClientRegistry& registry, Counters& counters, Http& http) {
+                       ClientRegistry& registry, Counters& counters, Serving& serving) {
     net::UniqueSocket accepted(s);
     std::string address;
     ClientContext* context = nullptr;
@@ -702,20 +705,20 @@ void handle_new_client(SOCKET s, const sockaddr_storage& peer, HANDLE port,
     // From here until the first operation is posted, nothing may escape (net::log does not
     // throw, and out of memory ends this client): a context must have an operation in flight,
     // or the shutdown would wait for it forever.
-    ++http.stats.connections_total;
+    ++serving.stats.connections_total;
     if (context->refused) {
         net::log("client ", context->id, " from ", address, " refused: server full (",
                  registry.size(), " live)");
     } else {
         ++counters.clients_served;
-        ++http.stats.connections_open;
+        ++serving.stats.connections_open;
         net::log("client ", context->id, " connected from ", address, " (", registry.size(),
                  " live)");
     }
 
     // From now on, completions of this socket's I/O are queued to our port, with client_key.
     if (!CreateIoCompletionPort(reinterpret_cast<HANDLE>(context->socket), port, client_key, 0)) {
-        finish(registry, counters, http, context, "CreateIoCompletionPort failed",
+        finish(registry, counters, serving, context, "CreateIoCompletionPort failed",
                static_cast<int>(GetLastError()));
         return;
     }
@@ -730,17 +733,17 @@ void handle_new_client(SOCKET s, const sockaddr_storage& peer, HANDLE port,
     DWORD bytes = 0;
     Outcome first = Outcome::failed;
     try {
-        if (context->refused) queue_refusal(*context, http);
-        first = start_next_operation(*context, http, bytes);
+        if (context->refused) queue_refusal(*context, serving);
+        first = start_next_operation(*context, serving, bytes);
     } catch (const std::bad_alloc&) {
-        finish(registry, counters, http, context, "out of memory");
+        finish(registry, counters, serving, context, "out of memory");
         return;
     }
     if (first == Outcome::failed) {
-        finish(registry, counters, http, context, failure_of(context->doing),
+        finish(registry, counters, serving, context, failure_of(context->doing),
                static_cast<int>(GetLastError()));
     } else if (first == Outcome::done_now) {
-        handle_io(registry, counters, http, context, true, 0, bytes);
+        handle_io(registry, counters, serving, context, true, 0, bytes);
     }
 }
 // ANCHOR_END: handle_new_client
@@ -760,7 +763,7 @@ void handle_new_client(SOCKET s, const sockaddr_storage& peer, HANDLE port,
 // And a packet with lpOverlapped null and TRUE is our exit packet.
 // The key says whose the OVERLAPPED is: a client's, or an accept's.
 void worker_loop(HANDLE port, Acceptor& acceptor, ClientRegistry& registry, Counters& counters,
-                 Http& http) {
+                 Serving& serving) {
     for (;;) {
         DWORD bytes = 0;
         ULONG_PTR key = 0;
@@ -772,15 +775,16 @@ void worker_loop(HANDLE port, Acceptor& acceptor, ClientRegistry& registry, Coun
             return;
         }
         if (key == exit_key) return;
+        if (overlapped == nullptr) continue;  // a packet of a kind this server never posts
         if (key == listener_key) {
             sockaddr_storage peer{};
             const SOCKET s =
                 acceptor.complete(*reinterpret_cast<AcceptOp*>(overlapped), ok != FALSE, peer);
-            if (s != INVALID_SOCKET) handle_new_client(s, peer, port, registry, counters, http);
+            if (s != INVALID_SOCKET) handle_new_client(s, peer, port, registry, counters, serving);
             continue;
         }
         ClientContext* context = reinterpret_cast<stage09::IoSlot*>(overlapped)->context;
-        handle_io(registry, counters, http, context, ok != FALSE, error, bytes);
+        handle_io(registry, counters, serving, context, ok != FALSE, error, bytes);
         // Once the next operation is pending, another worker may already be handling its
         // completion — and may free the context. handle_io does not touch it after that.
     }
@@ -830,9 +834,17 @@ private:
 // ANCHOR_END: orderly_shutdown
 
 std::filesystem::path default_root() {
-    wchar_t path[MAX_PATH];
-    const DWORD length = GetModuleFileNameW(nullptr, path, MAX_PATH);
-    return std::filesystem::path(std::wstring(path, length)).parent_path() / "www";
+    std::wstring path(MAX_PATH, L'\0');
+    for (;;) {  // a program installed deeper than MAX_PATH: a larger buffer, until it fits
+        const DWORD length =
+            GetModuleFileNameW(nullptr, path.data(), static_cast<DWORD>(path.size()));
+        if (length == 0) return {};
+        if (length < path.size()) {
+            path.resize(length);
+            return std::filesystem::path(path).parent_path() / "www";
+        }
+        path.resize(2 * path.size());
+    }
 }
 
 }  // namespace
@@ -913,12 +925,17 @@ int main(int argc, char* argv[]) {
         }
         ClientRegistry registry(max_clients, max_refusals);
         Counters counters;
-        Http http{port.get(), site, stats};
+        Serving serving{port.get(), site, stats};
         Acceptor acceptor(listener.get(), bound.ss_family, extensions, accepts);
         net::WorkerPool pool(port.get(), workers,
-                             [&] { worker_loop(port.get(), acceptor, registry, counters, http); });
+                             [&] { worker_loop(port.get(), acceptor, registry, counters, serving); });
         OrderlyShutdown orderly_shutdown(acceptor, registry, pool, counters);
         // ANCHOR_END: create_port
+        // Asked once, here: the answer allocates, and a worker must not run out of memory
+        // on its way to a new client's first read.
+        net::log(provider_allows_skipping_the_port()
+                     ? "operations that succeed at once queue no completion packet"
+                     : "a layered provider without IFS handles: every operation queues a packet");
         acceptor.start();
         net::log(workers, " workers waiting on the completion port, ", accepts,
                  " accepts posted ahead");

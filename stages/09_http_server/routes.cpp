@@ -120,7 +120,8 @@ struct Opened {
 //  - its final path must lie inside the root's, compared name by name: a link or a junction
 //    inside the root that leads out of it is refused, wherever it points;
 //  - every name of it below the root must pass is_acceptable_name(): "GIT~1", an 8.3 short
-//    name, spells nothing hidden but opens ".git", and ".git" is refused.
+//    name, spells nothing hidden but opens ".git", and ".git" is refused;
+//  - a file with more than one name (hard links) is refused: see below.
 // Nothing when it is missing or refused. `access`: GENERIC_READ to read it, or only
 // FILE_READ_ATTRIBUTES when its size is all that is needed (HEAD).
 std::optional<Opened> open_inside(const Site& site, const std::string& relative, DWORD access) {
@@ -155,6 +156,10 @@ std::optional<Opened> open_inside(const Site& site, const std::string& relative,
     BY_HANDLE_FILE_INFORMATION info{};
     if (!GetFileInformationByHandle(file.get(), &info)) return std::nullopt;
     opened.is_folder = (info.dwFileAttributes & FILE_ATTRIBUTE_DIRECTORY) != 0;
+    // A hard link has no target to resolve: each of a file's names is a final path of it, so a
+    // second name inside the root for a file that lives elsewhere passes the test above. Which
+    // other names a file has cannot be asked cheaply; a file with more than one is refused.
+    if (!opened.is_folder && info.nNumberOfLinks > 1) return std::nullopt;
     if (!opened.is_folder && GetFileType(file.get()) != FILE_TYPE_DISK) return std::nullopt;
     opened.size = (std::uint64_t{info.nFileSizeHigh} << 32) | info.nFileSizeLow;
     opened.file = std::move(file);

@@ -86,6 +86,25 @@ def test_a_link_that_stays_inside_the_root_is_followed(launch, stage, linked_sit
     assert moved.status == 301 and moved.headers["location"] == "/alias/"
 
 
+def test_a_hard_link_inside_the_root_to_a_file_outside_is_refused(launch, stage, tmp_path):
+    """A hard link has no target that a final path could reveal: each name of a file is as
+    final as the other. A file with more than one name is refused; one with a single name is
+    served."""
+    root = tmp_path / "www"
+    root.mkdir()
+    (root / "plain.txt").write_bytes(b"one name\n")
+    (tmp_path / "secret.txt").write_bytes(SECRET)
+    try:
+        (root / "innocent.txt").hardlink_to(tmp_path / "secret.txt")
+    except OSError as error:
+        pytest.skip(f"cannot create hard links here: {error}")
+    server = launch.serve(stage, "--root", windows_path(root))
+    response = get(server, "/innocent.txt")
+    assert response.status == 404, f"a second name of a file outside answered {response.status}"
+    assert SECRET not in response.body
+    assert get(server, "/plain.txt").body == b"one name\n"
+
+
 # --- 8.3 short names -------------------------------------------------------------------------
 
 def short_name(launch, folder: Path, name: str) -> str | None:
@@ -257,3 +276,36 @@ def test_a_file_over_64_mib_arrives_whole(launch, stage, big_site, tmp_path):
     assert int(connection.getresponse().getheader("Content-Length")) == len(data)
     connection.close()
     server.wait_for_line(rf"^client 1: GET /bigger\.bin 200 {len(data)} bytes ")
+
+
+# --- request bodies --------------------------------------------------------------------------
+
+def test_bodies_no_route_reads_are_not_held(launch, stage, tmp_path):
+    """No route reads a request's body, so the server counts and drops body bytes as they come:
+    forty clients that each send all but the last byte of a 1 MiB body leave its memory where
+    it was. (A server that kept them would hold 40 MiB here, and up to 1 MiB for each of
+    --max-clients clients.)"""
+    root = tmp_path / "www"
+    root.mkdir()
+    (root / "index.html").write_bytes(b"home\n")
+    server = launch.serve(stage, "--root", windows_path(root), "--idle-timeout", "600")
+    assert get(server, "/index.html").body == b"home\n"
+    baseline = server.memory_bytes()
+    body = b"b" * ((1 << 20) - 1)
+    senders = []
+    try:
+        for method, target in [("POST", "/index.html"), ("GET", "/hello")] * 20:
+            raw = RawConnection(server.host, server.port, timeout=30)
+            raw.send(f"{method} {target} HTTP/1.1\r\nHost: t\r\nContent-Length: {1 << 20}"
+                     f"\r\n\r\n".encode() + body)
+            senders.append(raw)
+        # Give the server a moment to read what was sent: a server that kept the bodies would
+        # hold them by now (it does: 42 MiB, when the parser is made to keep them).
+        time.sleep(2)
+        assert get(server, "/index.html").body == b"home\n"
+        growth = server.memory_bytes() - baseline
+    finally:
+        for raw in senders:
+            raw.close()
+    assert growth < 8 << 20, (f"the server grew by {growth >> 10} KiB while 40 clients each "
+                              f"sent 1 MiB of a body it does not read")

@@ -51,6 +51,41 @@ void check_request(const http::Request& request) {
     check_path(request.target);
 }
 
+// What one run of the parser over the input saw: the requests (bodies aside) and how it ended.
+struct Run {
+    std::string seen;  // "METHOD target keep-alive headers\n" per request
+    http::RequestParser::Status status = http::RequestParser::Status::incomplete;
+    http::Error error = http::Error::none;
+};
+
+Run parse(std::string_view input, std::size_t piece, const http::Limits& limits) {
+    Run run;
+    http::RequestParser parser(limits);
+    for (std::size_t at = 0; at < input.size(); at += piece) {
+        auto status = parser.feed(input.substr(at, piece));
+        while (status == http::RequestParser::Status::complete) {
+            require(!parser.take_continue_expectation());  // only while a body is to come
+            const http::Request request = parser.take();
+            check_request(request);
+            require(request.body.size() <= limits.max_body);
+            require(limits.keep_bodies || request.body.empty());
+            // One more than the limit: an absolute-form HTTP/1.0 request gets a Host added.
+            require(request.headers.size() <= limits.max_headers + 1);
+            run.seen += request.method + " " + request.target +
+                        (request.keep_alive ? " k " : " c ") +
+                        std::to_string(request.headers.size()) + "\n";
+            status = parser.feed({});
+        }
+        run.status = status;
+        if (status == http::RequestParser::Status::error) {
+            require(parser.error() != http::Error::none);
+            break;
+        }
+    }
+    run.error = parser.error();
+    return run;
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -63,23 +98,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     limits.max_header_bytes = 256;
     limits.max_headers = 8;
     limits.max_body = 128;
-    http::RequestParser parser(limits);
-    for (std::size_t at = 0; at < input.size(); at += piece) {
-        auto status = parser.feed(input.substr(at, piece));
-        while (status == http::RequestParser::Status::complete) {
-            require(!parser.take_continue_expectation());  // only while a body is to come
-            const http::Request request = parser.take();
-            check_request(request);
-            require(request.body.size() <= limits.max_body);
-            // One more than the limit: an absolute-form HTTP/1.0 request gets a Host added.
-            require(request.headers.size() <= limits.max_headers + 1);
-            status = parser.feed({});
-        }
-        if (status == http::RequestParser::Status::error) {
-            require(parser.error() != http::Error::none);
-            break;
-        }
-    }
+    const Run kept = parse(input, piece, limits);
+    // A parser that drops bodies as they come must see the very same requests (stage 09's).
+    limits.keep_bodies = false;
+    const Run dropped = parse(input, piece, limits);
+    require(kept.seen == dropped.seen && kept.status == dropped.status &&
+            kept.error == dropped.error);
+
     check_path(input);
     (void)http::is_acceptable_name(input);
     (void)http::percent_decode(input);

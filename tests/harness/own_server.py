@@ -18,7 +18,7 @@ One thread serves everyone with non-blocking sockets and a selector, as stage 04
 select(). (A thread per client, as in stage 02, is just as correct, but its count of live clients
 depends on when each thread gets a processor: on a busy machine a client's thread may notice the
 client's end tens of milliseconds late, while the next clients come and go, and the cycles test
-allows at most 3 clients live at once. One loop sees a client's end of stream no later than the
+allows only a few clients live at once. One loop sees a client's end of stream no later than the
 next client's connection.)
 
 With OWN_SERVER_FLAW=nul-to-space in its environment it has one flaw: it echoes every NUL byte

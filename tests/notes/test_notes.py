@@ -54,3 +54,13 @@ def test_unbalanced_markers_are_reported(tmp_path):
     source.write_text("// ANCHOR: a\nint a;\n// ANCHOR: b\nint b;\n// ANCHOR_END: c\n")
     _, problems = notes.regions(source)
     assert len(problems) == 3  # END c without start, a and b never ended
+
+
+def test_a_stage_note_or_a_twin_note_must_have_every_section(tmp_path):
+    for name in ("07_example.md", "linux_07_example.md"):
+        note = tmp_path / name
+        note.write_text("# A note without its sections\n", encoding="utf-8")
+        problems = []
+        notes.check_note_shape(note, problems)
+        assert any("Try it by hand" in p for p in problems), name
+        assert any("Previous/Next" in p for p in problems), name

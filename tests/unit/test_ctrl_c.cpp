@@ -1,5 +1,5 @@
 // net::CtrlCHandler (common/ctrl_c.h): which console events stop the server, that each stops it
-// once, and that the events which end the process anyway (a closed window, logoff, shutdown)
+// once, and that the events which end the process anyway (a closed window, a shutdown)
 // wait for main's orderly shutdown. The events are delivered by calling the function Windows
 // calls, net::handle_console_event, since a test cannot close its own console window.
 #include "common/ctrl_c.h"
@@ -52,11 +52,10 @@ TEST_CASE("only one handler object at a time", "[ctrl_c]") {
 }
 
 TEST_CASE(
-    "closing the console window, logoff and shutdown stop the server, and the handler "
-    "returns only after main's shutdown is over",
+    "closing the console window and a system shutdown stop the server, and the handler returns "
+    "only after main's shutdown is over",
     "[ctrl_c]") {
-    for (DWORD event :
-         {DWORD{CTRL_CLOSE_EVENT}, DWORD{CTRL_LOGOFF_EVENT}, DWORD{CTRL_SHUTDOWN_EVENT}}) {
+    for (DWORD event : {DWORD{CTRL_CLOSE_EVENT}, DWORD{CTRL_SHUTDOWN_EVENT}}) {
         std::promise<void> stopped;
         auto handler = std::make_unique<net::CtrlCHandler>([&] { stopped.set_value(); });
         // Windows runs the handler on a thread of its own, and ends the process when it returns.
@@ -69,6 +68,14 @@ TEST_CASE(
         REQUIRE(returned.wait_for(10s) == std::future_status::ready);
         CHECK(returned.get() == TRUE);
     }
+}
+
+TEST_CASE("a logoff is declined: it reaches only services, and says not whose", "[ctrl_c]") {
+    std::atomic<int> stops{0};
+    const net::CtrlCHandler handler([&] { ++stops; });
+    CHECK(net::handle_console_event(CTRL_LOGOFF_EVENT) == FALSE);
+    CHECK(stops == 0);
+    CHECK(net::handle_console_event(CTRL_C_EVENT) == TRUE);  // still armed
 }
 
 TEST_CASE("the destructor waits for a running on_stop", "[ctrl_c]") {

@@ -134,6 +134,32 @@ TEST_CASE("bodies by Content-Length, and pipelined requests in order", "[http]")
     CHECK(twice.requests[0].body == "ok");
 }
 
+TEST_CASE("a parser that keeps no bodies counts them and finds the next request after each",
+          "[http]") {
+    http::Limits without_bodies;
+    without_bodies.keep_bodies = false;
+    const std::string post =
+        "POST /form HTTP/1.1\r\n" + host + "Content-Length: 12\r\n\r\nhello\r\nworld";
+    const std::string get = "GET /next HTTP/1.1\r\n" + host + "\r\n";
+    const Outcome outcome = parse_every_way(post + get + post + get, without_bodies);
+    REQUIRE(outcome.requests.size() == 4);
+    CHECK(outcome.requests[0].method == "POST");
+    CHECK(outcome.requests[0].body.empty());
+    CHECK(outcome.requests[1].target == "/next");
+    CHECK(outcome.requests[2].body.empty());
+    CHECK(outcome.requests[3].target == "/next");
+
+    // A body split over many reads is dropped as it comes: the parser holds none of it.
+    RequestParser parser(without_bodies);
+    CHECK(parser.feed("POST / HTTP/1.1\r\n" + host + "Content-Length: 1000000\r\n\r\n") ==
+          Status::incomplete);
+    for (int i = 0; i < 999; ++i) CHECK(parser.feed(std::string(1000, 'b')) == Status::incomplete);
+    CHECK(parser.feed(std::string(1000, 'b') + get) == Status::complete);
+    CHECK(parser.take().body.empty());
+    CHECK(parser.feed({}) == Status::complete);
+    CHECK(parser.take().target == "/next");
+}
+
 TEST_CASE("tolerated: bare LF line ends, empty lines before the request, spaces around values",
           "[http]") {
     const Outcome bare = parse_every_way("GET / HTTP/1.1\nHost: a\n\n");
