@@ -252,3 +252,33 @@ def test_taught_limit_no_framing_an_http_request_is_just_echoed(address):
     with checks.connect(*address) as sock:
         sock.sendall(request)
         assert checks.recv_exactly(sock, len(request)) == request
+
+
+def test_ctrl_c_during_a_flood_of_short_connections_frees_every_client(launch, stage):
+    """Ctrl+C lands while connections come and go: some accepted and not yet started, some
+    started, some gone. Whatever the moment, each one the server took is freed before it exits,
+    and the exit code is 0. Many tries, at varied moments."""
+    for attempt in range(20):
+        server = launch.serve(stage)
+        stop_flooding = threading.Event()
+
+        def flood():
+            while not stop_flooding.is_set():
+                try:
+                    with socket.create_connection((server.host, server.port), timeout=2):
+                        pass
+                except OSError:
+                    pass  # refused or reset once the server has stopped listening
+
+        flooders = [threading.Thread(target=flood) for _ in range(4)]
+        for thread in flooders:
+            thread.start()
+        try:
+            server.wait_for_line(r"^client \d+ connected")
+            time.sleep(0.005 * attempt)
+            code = server.stop()
+        finally:
+            stop_flooding.set()
+            for thread in flooders:
+                thread.join()
+        assert code == 0, f"attempt {attempt}\n{server.output_text()}"

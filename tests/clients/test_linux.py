@@ -1,9 +1,11 @@
 """What only the Linux twins (stages/linux) do, shown as behaviour: poll() past descriptor 1023,
-the descriptor limit as the client limit, SIGTERM, epoll workers at shutdown, and what select()
-does with descriptor 1024 (stages/linux/04_poll/fd_setsize_demo.cpp).
+the descriptor limit as the client limit, SIGTERM, epoll workers at shutdown, an io_uring accept
+armed again after EMFILE, io_uring's provided buffers (held only while an echo is sent, and what
+happens when every one is held), and what select() does with descriptor 1024
+(stages/linux/04_poll/fd_setsize_demo.cpp).
 
 Their Windows twins' rows run from the other files (tests/harness/stages.py: linux/01, linux/04,
-linux/07). On Windows, none of this applies (conftest.py says so once).
+linux/07, linux/08). On Windows, none of this applies (conftest.py says so once).
 """
 
 import os
@@ -11,6 +13,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -107,6 +110,124 @@ def test_ctrl_c_with_64_workers_and_1000_armed_clients_frees_every_one(launch, s
     finally:
         for sock in clients:
             sock.close()
+
+
+@pytest.mark.needs("descriptor_limit", "send_holds_no_worker")
+def test_an_accept_that_fails_for_want_of_descriptors_is_armed_again(launch, stage):
+    """The twin of stage 08 accepts on main while its workers refuse: refusals that overlap use
+    the one spare descriptor and more, so the multishot accept fails with EMFILE, waits its pause
+    and is armed again. Every client over the limit still gets its line, and then clients are
+    served again: no accept is lost."""
+    limit = 300 - stage.settings["descriptors_besides_clients"]
+    server = start_with_descriptor_limit(launch, stage, 300, 300)
+    server.wait_listening()
+    members = [checks.connect(server.host, server.port) for _ in range(limit)]
+    try:
+        server.wait_for_line(rf"^client {limit} connected")
+        extras = [checks.connect(server.host, server.port) for _ in range(4)]
+        answers = [b""] * len(extras)
+
+        def ask(index):
+            extras[index].sendall(b"me too?\n")
+            answers[index] = checks.recv_until_eof(extras[index])
+
+        threads = [threading.Thread(target=ask, args=(i,)) for i in range(len(extras))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        for index, answer in enumerate(answers):
+            assert answer.startswith(b"error: server full"), f"extra client {index}: {answer!r}"
+        assert any(re.match(r"^accept failed: EMFILE .*; trying again in \d+ ms$", line)
+                   for line in server.stdout_lines), \
+            "the accept never ran out of descriptors: this test did not test the pause\n" + \
+            server.output_text()
+        for sock in extras:
+            sock.close()
+        members.pop().close()  # which client number that is depends on which worker was first
+        server.wait_for_line(r"^client \d+ disconnected: closed by the client")
+        checks.echo_round_trip(server.host, server.port, b"accepted again\n")
+    finally:
+        for sock in members:
+            sock.close()
+
+
+# --- io_uring's provided buffers (linux/08) -------------------------------------------------
+
+@pytest.mark.needs("provided_buffers")
+def test_an_idle_client_holds_no_receive_buffer(launch, stage):
+    """A thousand silent clients on one ring with a single receive buffer, and others are still
+    echoed: a pending receive takes its buffer only when bytes arrive (stage 08's pending WSARecv
+    holds 4 KiB from the moment it is posted)."""
+    server = launch.serve(stage, "--workers", "1", "--buffers", "1")
+    silent = [checks.connect(server.host, server.port) for _ in range(1000)]
+    try:
+        server.wait_for_line(r"^client 1000 connected")
+        for index in range(20):
+            checks.echo_round_trip(server.host, server.port, b"one buffer is enough %d\n" % index)
+        assert not any("lent out" in line for line in server.stdout_lines), server.output_text()
+    finally:
+        for sock in silent:
+            sock.close()
+
+
+@pytest.mark.needs("provided_buffers")
+def test_taught_limit_readers_that_never_read_can_hold_every_buffer_until_one_leaves(launch,
+                                                                                      stage):
+    """The price of sharing: each client that does not read holds the buffer of its unsent echo,
+    and with all of a ring's buffers held, another client's bytes wait (ENOBUFS) until one comes
+    back. Four buffers, four deaf clients: the fifth is echoed only when a deaf one leaves."""
+    server = launch.serve(stage, "--workers", "1", "--buffers", "4")
+    deaf = [checks.connect(server.host, server.port) for _ in range(4)]
+    other = None
+    try:
+        for sock in deaf:
+            checks.fill_until_stuck(sock)
+        other = checks.connect(server.host, server.port)
+        other.sendall(b"is there a buffer?\n")
+        server.wait_for_line(r"^worker 1: all 4 receive buffers are lent out")
+        assert checks.nothing_arrives(other), "echoed with every buffer held by a deaf client"
+        deaf.pop().close()
+        assert checks.recv_exactly(other, 19) == b"is there a buffer?\n"
+    finally:
+        for sock in deaf:
+            sock.close()
+        if other:
+            other.close()
+    assert server.stop() == 0, server.output_text()
+    assert any(re.match(r"^\d+ receives found every buffer lent out and waited for one$", line)
+               for line in server.stdout_lines), server.output_text()
+
+
+@pytest.mark.needs("provided_buffers")
+def test_ctrl_c_while_clients_wait_for_a_buffer_exits_0(launch, stage):
+    """A client waiting for a buffer has no operation in flight, so cancelling the ring does not
+    reach it: the worker must end it itself, or the shutdown waits for it for ever."""
+    server = launch.serve(stage, "--workers", "1", "--buffers", "1")
+    deaf = checks.connect(server.host, server.port)
+    waiting = [checks.connect(server.host, server.port) for _ in range(3)]
+    try:
+        checks.fill_until_stuck(deaf)
+        for sock in waiting:
+            sock.sendall(b"waiting\n")
+        server.wait_for_line(r"^worker 1: all 1 receive buffers are lent out")
+        assert server.stop() == 0, server.output_text()
+        gone = [line for line in server.stdout_lines if "disconnected: server stopping" in line]
+        assert len(gone) == 4, server.output_text()
+    finally:
+        deaf.close()
+        for sock in waiting:
+            sock.close()
+
+
+@pytest.mark.needs("provided_buffers")
+@pytest.mark.parametrize("count", ["3", "1000"])
+def test_a_number_of_buffers_that_is_not_a_power_of_two_is_a_bad_argument(launch, stage, count):
+    process = launch.start(stage, "--buffers", count)
+    assert process.wait_exit() == 2
+    assert any(f"--buffers {count} is not a power of two" in line
+               for line in process.stderr_lines), process.output_text()
+    assert any("usage:" in line for line in process.stderr_lines)
 
 
 # --- select() and descriptor 1024 -----------------------------------------------------------

@@ -34,6 +34,9 @@ Capabilities:
                         politely where that limit ends; settings["descriptors_besides_clients"]
                         says how many it keeps for itself (test_linux.py)
   posix_signals         a Linux twin: SIGTERM stops it like Ctrl+C (SIGINT) (test_linux.py)
+  provided_buffers      the io_uring twin's receive buffers (--buffers N per ring): an idle client
+                        holds none; with every one held by clients that do not read, the others
+                        wait; Ctrl+C ends clients that wait for one (test_linux.py)
 
 The Linux twins (stages/linux/NN_name, notes/linux_*.md) are rows too, named linux/NN: each has
 the row of its Windows twin, and its program is a native Linux one (`native=True`), built by the
@@ -44,7 +47,16 @@ so in one line).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+
+
+def _processors() -> int:
+    """The processors this process may run on — its CPU affinity, which a server started from
+    here inherits — or the machine's count where there is no affinity to ask (Windows)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 @dataclass(frozen=True)
@@ -109,7 +121,14 @@ STAGES: list[Stage] = [
                                                    "max_clients_option", "iocp_server",
                                                    "descriptor_limit", "posix_signals"}),
           settings={"cycles": 5000, "descriptors_besides_clients": 7}, native=True),
-    # linux/08 (08_io_uring), the twin of stage 08, comes with stage 08.
+    # Stage 08's row. Each ring is a descriptor: one per worker (by default one per processor
+    # this process may run on, as net::processor_count() counts them) and main's.
+    Stage("linux/08", "linux/08_io_uring", frozenset({"echo", "concurrent", "cycles",
+                                                      "max_clients_option", "iocp_server",
+                                                      "send_holds_no_worker", "descriptor_limit",
+                                                      "posix_signals", "provided_buffers"}),
+          settings={"cycles": 5000, "descriptors_besides_clients": 6 + _processors()},
+          native=True),
 ]
 
 BY_NUMBER = {stage.number: stage for stage in STAGES}

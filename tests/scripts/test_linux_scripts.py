@@ -49,6 +49,7 @@ def test_run_sh_names_a_twin_that_does_not_exist():
     ("01", "stages/01_blocking_echo/main.cpp", "stages/linux/01_blocking_echo/main.cpp"),
     ("04", "stages/04_select/main.cpp", "stages/linux/04_poll/main.cpp"),
     ("07", "stages/07_iocp_server/main.cpp", "stages/linux/07_epoll/main.cpp"),
+    ("08", "stages/08_async_echo/main.cpp", "stages/linux/08_io_uring/main.cpp"),
 ])
 def test_diff_sh_shows_each_twin_beside_its_windows_twin(twin, windows, linux):
     result = subprocess.run(["bash", str(DIFF), f"linux/{twin}", "--stat"], capture_output=True,
