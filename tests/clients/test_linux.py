@@ -11,6 +11,7 @@ linux/07, linux/08). On Windows, none of this applies (conftest.py says so once)
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -200,6 +201,30 @@ def test_taught_limit_readers_that_never_read_can_hold_every_buffer_until_one_le
 
 
 @pytest.mark.needs("provided_buffers")
+def test_a_buffer_given_back_in_the_same_batch_reaches_the_client_that_found_none(launch, stage):
+    """One buffer, two clients sending at the same moment, two thousand times. Often B's receive
+    fails (ENOBUFS) while A's echo holds the buffer, and A's send completes in the same batch,
+    ahead of B's failure: give_back() then finds nobody waiting, and B, parked after it, would
+    wait for a buffer that is free — until A sends again, which it never does before its partner
+    is echoed. Each round must end with both echoes."""
+    server = launch.serve(stage, "--workers", "1", "--buffers", "1")
+    a = checks.connect(server.host, server.port)
+    b = checks.connect(server.host, server.port)
+    try:
+        for sock in (a, b):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for round_ in range(2000):
+            a.sendall(b"a" * 16)
+            b.sendall(b"b" * 16)
+            assert checks.recv_exactly(a, 16) == b"a" * 16
+            assert checks.recv_exactly(b, 16) == b"b" * 16, f"round {round_}"
+    finally:
+        a.close()
+        b.close()
+    assert server.stop() == 0, server.output_text()
+
+
+@pytest.mark.needs("provided_buffers")
 def test_ctrl_c_while_clients_wait_for_a_buffer_exits_0(launch, stage):
     """A client waiting for a buffer has no operation in flight, so cancelling the ring does not
     reach it: the worker must end it itself, or the shutdown waits for it for ever."""
@@ -218,6 +243,19 @@ def test_ctrl_c_while_clients_wait_for_a_buffer_exits_0(launch, stage):
         deaf.close()
         for sock in waiting:
             sock.close()
+
+
+@pytest.mark.needs("provided_buffers")
+def test_main_reaps_and_goes_on_when_the_kernel_says_ebusy(launch, stage, request):
+    """io_uring_enter(2) answers EBUSY when completions overflowed and must be reaped first; the
+    workers reap and go on, and main's accept loop must too, not stop the server. The first
+    io_uring_submit_and_wait of main's thread is made to fail that way (uring_busy_once.so)."""
+    fault = demo(request, "uring_busy_once.so")
+    server = launch.start_argv(["env", f"LD_PRELOAD={fault}", str(launch.program(stage)),
+                                *stage.extra_args, "--port", "0"])
+    server.wait_listening()
+    checks.echo_round_trip(server.host, server.port, b"still accepting\n")
+    assert server.stop() == 0, server.output_text()
 
 
 @pytest.mark.needs("provided_buffers")

@@ -109,7 +109,7 @@ struct Counters {
 };
 
 // ANCHOR: submissions
-// The next free entry of the ring's submission queue. The loops that reap completions stop
+// The next free entry of the ring's submission queue. The loops that reap completions go on only
 // while there is room for two (the most one completion queues), so it is not full here; were it,
 // what it holds would go to the kernel first. Any failure but "try again" is a broken ring, with
 // operations of ours in it that nothing could ever complete.
@@ -269,7 +269,14 @@ void finish(ClientRegistry& registry, Counters& counters, ClientContext* context
 // A receive failed with ENOBUFS: every buffer of the ring was lent out, each holding an echo
 // still being sent. Stage 08 cannot run out this way (each client owns its 4 KiB, idle or not).
 // The client waits, with nothing in flight, until give_back() posts its receive again.
+// But a buffer may have come back since the kernel failed this receive: give_back() may have
+// run for a completion ahead of this one in the same batch, and found nobody waiting yet. Then
+// the receive is posted again at once; parked, it could wait for a buffer that is free.
 void wait_for_buffer(Worker& worker, Counters& counters, ClientContext* context) {
+    if (worker.buffers.lent() < worker.buffers.count()) {
+        post_recv(worker, *context);
+        return;
+    }
     ++counters.buffer_waits;
     if (!worker.said_dry) {
         worker.said_dry = true;
@@ -360,9 +367,15 @@ public:
     // main: submit what is queued, wait for a completion, handle all that came. A signal
     // interrupts the wait.
     void wait_and_handle() {
+        // EAGAIN and EBUSY: the kernel could not take more now (completions are waiting to be
+        // reaped): reap them, as the workers do. Any other failure is a broken ring, with our
+        // accept and messages in it, that nothing could ever complete.
         const int waited = io_uring_submit_and_wait(&ring_, 1);
-        if (waited < 0 && waited != -EINTR)
-            throw std::system_error(-waited, std::generic_category(), "io_uring_submit_and_wait");
+        if (waited < 0 && waited != -EINTR && waited != -EAGAIN && waited != -EBUSY) {
+            std::fprintf(stderr, "error: main: io_uring_submit_and_wait: %s\n",
+                         net::error_text(-waited).c_str());
+            std::abort();
+        }
         io_uring_cqe* cqe = nullptr;
         while (io_uring_sq_space_left(&ring_) >= 2 && io_uring_peek_cqe(&ring_, &cqe) == 0) {
             const std::uint64_t data = cqe->user_data;

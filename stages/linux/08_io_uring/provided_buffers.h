@@ -68,8 +68,11 @@ public:
         registration.bgid = group;
         if (const int error = io_uring_register_buf_ring(&ring_, &registration, 0); error < 0) {
             ::munmap(entries_, ring_bytes_);
+            // A kernel older than 5.19 does not know the request: EINVAL. Say what it lacks.
             throw std::system_error(-error, std::generic_category(),
-                                    "io_uring_register_buf_ring (Linux 5.19 or later)");
+                                    error == -EINVAL
+                                        ? "io_uring_register_buf_ring (Linux 5.19 or later?)"
+                                        : "io_uring_register_buf_ring");
         }
         for (unsigned id = 0; id < count; ++id)
             io_uring_buf_ring_add(entries_, data(static_cast<std::uint16_t>(id)), buffer_size,

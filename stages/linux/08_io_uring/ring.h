@@ -25,7 +25,10 @@ public:
         if (const int error = io_uring_queue_init_params(entries, &ring_, &params); error < 0)
             throw std::system_error(-error, std::generic_category(), "io_uring_queue_init");
     }
-    ~Ring() { io_uring_queue_exit(&ring_); }  // cancels whatever is still in flight
+    // Unmaps the queues and closes the ring; the kernel would cancel what is still in flight
+    // later, on its own time. Not a safety net: an operation's buffer or context may be freed
+    // only after its completion, so the owner of a ring empties it first (OrderlyShutdown).
+    ~Ring() { io_uring_queue_exit(&ring_); }
     Ring(const Ring&) = delete;
     Ring& operator=(const Ring&) = delete;
 
