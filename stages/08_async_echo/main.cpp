@@ -186,12 +186,17 @@ void finish(ClientRegistry& registry, const Counters& counters, ClientContext* c
 // ANCHOR_END: finish
 
 // ANCHOR: handle_io
+// How many operations of one client a worker handles in a row, as they succeed at once, before
+// the others get their turn (handle_io).
+constexpr int operations_per_turn = 16;
+
 // One operation of the client is over — its packet came through the port, or it succeeded
 // inside the call that started it — so start the next: after a read, the send of what arrived;
 // after a send, the rest of it, or the next read. An operation that succeeds at once is handled
 // by going round this loop again: the same code, whichever way the result came.
-void handle_io(ClientRegistry& registry, Counters& counters, ClientContext* context, bool ok,
-               int error, DWORD bytes) {
+void handle_io(HANDLE port, ClientRegistry& registry, Counters& counters, ClientContext* context,
+               bool ok, int error, DWORD bytes) {
+    int operations = 0;  // handled inline, in this turn
     for (;;) {
         if (!ok) {  // a reset, or our own cancellation at shutdown: that client is done
             // After a failed send, closed with a reset: the bytes it never read go with it.
@@ -222,7 +227,17 @@ void handle_io(ClientRegistry& registry, Counters& counters, ClientContext* cont
                    context->sending ? "WSASend failed" : "WSARecv failed", failure);
             return;
         }
-        ok = true;  // done now: no packet will come for it, so go on with it here
+        // Done now: no packet will come for it, so go on with it here — for a turn. A client
+        // that always has bytes waiting, and reads its echo as fast as it comes, would have
+        // every operation succeed at once and keep this worker for as long as it kept up,
+        // while the packets of the others waited in the port. After a turn, its result goes to
+        // the back of the port's queue as a packet of our own, as if the operation had pended.
+        if (++operations == operations_per_turn) {
+            if (PostQueuedCompletionStatus(port, bytes, client_key, &context->overlapped))
+                return;  // a packet will come: the context is not ours
+            operations = 0;  // the port took none (out of memory): another turn here
+        }
+        ok = true;
     }
 }
 // ANCHOR_END: handle_io
@@ -453,7 +468,7 @@ void handle_new_client(SOCKET s, const sockaddr_storage& peer, HANDLE port,
     if (first == Outcome::failed) {
         finish(registry, counters, context, "WSARecv failed", WSAGetLastError());
     } else if (first == Outcome::done_now) {
-        handle_io(registry, counters, context, true, 0, bytes);
+        handle_io(port, registry, counters, context, true, 0, bytes);
     }
 }
 // ANCHOR_END: handle_new_client
@@ -495,7 +510,7 @@ void worker_loop(HANDLE port, Acceptor& acceptor, ClientRegistry& registry, Coun
             continue;
         }
         auto* context = reinterpret_cast<ClientContext*>(overlapped);  // OVERLAPPED is first
-        handle_io(registry, counters, context, ok != FALSE, error, bytes);
+        handle_io(port, registry, counters, context, ok != FALSE, error, bytes);
         // Once the next operation is pending, another worker may already be handling its
         // completion — and may free the context. handle_io does not touch it after that.
     }

@@ -164,6 +164,60 @@ def test_a_reader_that_never_reads_holds_no_worker(launch, stage):
         deaf.close()
 
 
+def test_a_client_that_always_has_bytes_waiting_does_not_keep_the_only_worker(launch, stage):
+    """A worker must come back for the others. One client sends without pause and reads its
+    echo as fast as it comes, so every read the server starts finds bytes already waiting and
+    every send finds room: each operation could succeed at once. With a single worker, another
+    client's line must still come back while it goes on. (Stage 08's skip mode handles such a
+    success inline: a worker that did so without end would serve that one client for as long
+    as it kept up.)"""
+    server = launch.serve(stage, "--workers", "1")
+    stop = threading.Event()
+    echoed = [0]
+    problems: list[str] = []
+    fast = checks.connect(server.host, server.port)
+
+    def send_without_pause() -> None:
+        try:
+            while not stop.is_set():
+                fast.sendall(b"x" * 4096)
+        except OSError as error:
+            if not stop.is_set():
+                problems.append(f"sending: {error}")
+
+    def read_everything() -> None:
+        try:
+            while not stop.is_set():
+                chunk = fast.recv(65536)
+                if not chunk:
+                    problems.append("the server closed the fast client")
+                    return
+                echoed[0] += len(chunk)
+        except OSError as error:
+            if not stop.is_set():
+                problems.append(f"reading: {error}")
+
+    threads = [threading.Thread(target=send_without_pause, daemon=True),
+               threading.Thread(target=read_everything, daemon=True)]
+    for thread in threads:
+        thread.start()
+    try:
+        deadline = time.monotonic() + checks.IO_TIMEOUT
+        while echoed[0] < 4 * 1024 * 1024 and not problems:  # well under way
+            assert time.monotonic() < deadline, f"only {echoed[0]} bytes echoed to the fast client"
+            time.sleep(0.01)
+        with checks.connect(server.host, server.port) as other:
+            other.sendall(b"my turn\n")
+            assert checks.recv_exactly(other, 8) == b"my turn\n"
+        assert not problems, problems
+    finally:
+        stop.set()
+        fast.shutdown(socket.SHUT_RDWR)
+        fast.close()
+        for thread in threads:
+            thread.join(timeout=checks.IO_TIMEOUT)
+
+
 @pytest.mark.needs("send_holds_no_worker")
 def test_what_a_reader_that_never_reads_costs_is_bounded(server):
     """A client whose echo cannot be sent is not read from until it can: the server keeps one
