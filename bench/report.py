@@ -33,6 +33,11 @@ GRADED_STAGES = ["07", "08"]
 RATE_TARGETS = [(1, 1.0), (100, 2.0), (1000, 2.0)]  # (connections, at least this × the peer)
 MEMORY_TARGET_KIB, MEMORY_TARGET_CONNECTIONS = 8.0, 10000
 REQUESTS_TARGET_STAGE, REQUESTS_TARGET = "08", 7.0  # wineserver requests per echo, at most
+# The native targets: each Linux twin at least level with the asio native peer that has as many
+# threads as the twin has workers, and stage 08's twin holding 10,000 connections in little memory.
+NATIVE_GRADED = ["07", "08"]
+NATIVE_RATE_TARGETS = [(100, 1.0), (1000, 1.0)]
+NATIVE_MEMORY_STAGE, NATIVE_MEMORY_TARGET_KIB = "08", 4.0
 # Servers whose best rate from 10 connections on is within this share of the best of all are
 # "at the ceiling".
 CEILING_SHARE = 0.8
@@ -72,9 +77,10 @@ def median(results, server: str, size: int, n: int, metric: str = "rate") -> flo
     return point[metric]["median"] if point and metric in point else None
 
 
-def stage(results, number: str) -> dict | None:
-    """The Windows stage numbered `number` ("07"), if this run has it."""
-    for server in servers(results, "windows"):
+def stage(results, number: str, group: str = "windows") -> dict | None:
+    """The stage numbered `number` ("07") of a group (the Windows stage, or its Linux twin), if
+    this run has it."""
+    for server in servers(results, group):
         if server["role"] == "stage" and server["name"].startswith(number + " "):
             return server
     return None
@@ -118,6 +124,10 @@ def times(ratio: float) -> str:
 
 def connections_text(n: int) -> str:
     return f"{n:,} connection{'s' if n != 1 else ''}"
+
+
+def size_text(size: int) -> str:
+    return f"{size // 1024} KiB" if size % 1024 == 0 else f"{size} B"
 
 
 def compared(ratio: float) -> str:
@@ -184,15 +194,17 @@ class Target:
     target: str
     measured: str
     met: bool | None  # None: not measured in this run
+    kind: str = ""    # "rate" or "memory" where a summary counts them
+    why: str = ""     # for a missed target: what the data say about the reason
 
 
 def verdict(met: bool | None) -> str:
     return {True: "met", False: "**not met**", None: "not measured"}[met]
 
 
-def skipped(results, number: str) -> dict | None:
+def skipped(results, number: str, group: str = "windows") -> dict | None:
     for entry in results.get("skipped", []):
-        if entry["name"].startswith(number + " "):
+        if entry["name"].startswith(number + " ") and entry.get("group", "windows") == group:
             return entry
     return None
 
@@ -230,7 +242,7 @@ def target_rows(results) -> list[Target]:
                         if against:
                             measured += f"; against {other['name']}: {times(mine / against)}"
                     rows.append(Target(f"{server['name']} ≥ {want:g}× {peer['name']} at "
-                                       f"{connections_text(n)}, {size} B", measured,
+                                       f"{connections_text(n)}, {size_text(size)}", measured,
                                        mine / theirs >= want))
         memory = median(results, server["name"], 64, MEMORY_TARGET_CONNECTIONS,
                         "memory_per_connection")
@@ -256,10 +268,187 @@ def target_rows(results) -> list[Target]:
 
 
 def targets(results) -> str:
+    return target_table(target_rows(results))
+
+
+def target_table(rows: list[Target]) -> str:
     lines = ["| target | measured | |", "|---|---|---|"]
-    lines += [f"| {row.target} | {row.measured} | {verdict(row.met)} |"
-              for row in target_rows(results)]
+    lines += [f"| {row.target} | {row.measured} | {verdict(row.met)} |" for row in rows]
     return "\n".join(lines)
+
+
+def not_there(results, name: str, size: int, n: int, metric: str = "rate") -> str | None:
+    """Why a server has no figure at a point, or None when it has one."""
+    point = echo_points(results).get((name, size, n))
+    if point is None:
+        return "not run"
+    if metric not in point:
+        return "every run failed" if point.get("errors") else f"no {metric} figure"
+    return None
+
+
+def good_runs(results, name: str, size: int, n: int) -> int:
+    point = echo_points(results)[(name, size, n)]
+    return point.get("runs", 1) - point.get("errors", 0)
+
+
+def why_missed(results, name: str, peer: str, size: int, n: int) -> str:
+    """A missed rate target explained from what the run sampled at that point. The rate is the
+    cores the server kept busy divided by the CPU it spent per round trip, so the shortfall
+    against the peer is one of the two, or both; the load generator shares the machine."""
+    points = echo_points(results)
+    mine, theirs = points[(name, size, n)], points[(peer, size, n)]
+    rate_a, rate_b = mine["rate"]["median"], theirs["rate"]["median"]
+    text = (f"{who(name)} at {connections_text(n)}, {size_text(size)}: {num(rate_a)} against "
+            f"{num(rate_b)} round trips a second ({times(rate_a / rate_b)}).")
+    if "server_cpu" in mine and "server_cpu" in theirs:
+        cores_a, cores_b = mine["server_cpu"]["median"], theirs["server_cpu"]["median"]
+        us_a, us_b = cores_a / rate_a * 1e6, cores_b / rate_b * 1e6
+        text += (f" It spent {num(us_a, 1)} µs of CPU per round trip, {who(peer)} "
+                 f"{num(us_b, 1)} µs, and kept {num(cores_a, 2)} cores busy against "
+                 f"{num(cores_b, 2)}")
+        costlier, idler = us_a > us_b, cores_a < cores_b
+        text += (": it lost on both, more CPU per round trip and fewer cores busy." if costlier
+                 and idler else ": it lost on the CPU per round trip, not on the cores kept busy."
+                 if costlier else ": it lost on the cores kept busy, not on the CPU per round "
+                 "trip.")
+    if all("loadgen_cpu" in p and "server_cpu" in p for p in (mine, theirs)):
+        # On a small machine the load generator and the server share the cores.
+        load_a, load_b = mine["loadgen_cpu"]["median"], theirs["loadgen_cpu"]["median"]
+        both_a = load_a + mine["server_cpu"]["median"]
+        both_b = load_b + theirs["server_cpu"]["median"]
+        cores = processors(results)
+        of = f" of {cores}" if cores else ""
+        text += (f" The load generator used {num(load_a, 2)} cores against it ({num(both_a, 2)}"
+                 f"{of} with the server), {num(load_b, 2)} against the peer ({num(both_b, 2)}).")
+    low_a, high_a = mine["rate"]["min"], mine["rate"]["max"]
+    low_b, high_b = theirs["rate"]["min"], theirs["rate"]["max"]
+    if min(good_runs(results, name, size, n), good_runs(results, peer, size, n)) < 2:
+        text += " One run only: this run has no spread to judge the difference by."
+    elif high_a >= low_b:
+        text += (f" The runs overlap ({span(low_a, high_a)} against {span(low_b, high_b)}): the "
+                 "difference is within this run's spread.")
+    else:
+        text += (f" The runs do not overlap ({span(low_a, high_a)} against "
+                 f"{span(low_b, high_b)}): the gap is larger than this run's spread.")
+    return text
+
+
+def unmatched(results, server: dict) -> str:
+    """Why a twin has no peer with as many threads."""
+    if not server["threads"]:
+        return ("no worker count recorded in this run (run without --workers), so no peer "
+                "with as many threads can be matched")
+    peers = [who(p["name"]) for p in servers(results, server["group"]) if p["role"] == "peer"]
+    return (f"no asio native peer with {server['threads']} threads in this run"
+            + (f"; there were {series(peers)}" if peers else ""))
+
+
+def native_target_rows(results) -> list[Target]:
+    """The Linux twins against the asio native peer with as many threads, and stage 08's twin's
+    memory per connection."""
+    rows = []
+    for number in NATIVE_GRADED:
+        server = stage(results, number, "native")
+        if server is None:
+            why = skipped(results, number, "native")
+            rows.append(Target(f"the Linux twin of stage {number}",
+                               f"{why['name']}: {why['why']}" if why else "not part of this run",
+                               None, "rate"))
+            continue
+        peer = matched_peer(results, server)
+        if peer is None:
+            rows.append(Target(f"{server['name']} ≥ 1× asio native with as many threads",
+                               unmatched(results, server), None, "rate"))
+        else:
+            for size in SIZES:
+                for n, want in NATIVE_RATE_TARGETS:
+                    wanted = (f"{server['name']} ≥ {want:g}× {peer['name']} at "
+                              f"{connections_text(n)}, {size_text(size)}")
+                    gaps = [f"{name}: {why}" for name in (server["name"], peer["name"])
+                            for why in [not_there(results, name, size, n)] if why]
+                    if gaps:
+                        rows.append(Target(wanted, "; ".join(gaps), None, "rate"))
+                        continue
+                    mine = median(results, server["name"], size, n)
+                    theirs = median(results, peer["name"], size, n)
+                    met = mine / theirs >= want
+                    rows.append(Target(wanted, f"{times(mine / theirs)} ({num(mine)} against "
+                                               f"{num(theirs)})", met, "rate",
+                                       "" if met else why_missed(results, server["name"],
+                                                                 peer["name"], size, n)))
+        if number == NATIVE_MEMORY_STAGE:
+            rows.append(native_memory_row(results, server))
+    return rows
+
+
+def native_memory_figures(results, name: str) -> list[tuple[int, float]]:
+    """(message size, KiB per connection) at 10,000 connections, where measured."""
+    points = echo_points(results)
+    n = MEMORY_TARGET_CONNECTIONS
+    return [(size, points[(name, size, n)]["memory_per_connection"]["median"] / 1024)
+            for size in SIZES if "memory_per_connection" in points.get((name, size, n), {})]
+
+
+def native_memory_row(results, server: dict) -> Target:
+    n = MEMORY_TARGET_CONNECTIONS
+    wanted = (f"{server['name']} holds {num(n)} connections under "
+              f"{NATIVE_MEMORY_TARGET_KIB:g} KiB each")
+    figures = native_memory_figures(results, server["name"])
+    if not figures:
+        gaps = [f"{size_text(size)}, {not_there(results, server['name'], size, n, metric)}"
+                for size in SIZES for metric in ["memory_per_connection"]]
+        return Target(wanted, f"no figure at {num(n)} connections: " + "; ".join(gaps), None,
+                      "memory")
+    # Graded at every message size measured: a buffer per connection would show at 4 KiB.
+    return Target(wanted, ", ".join(f"{num(kib, 1)} KiB per connection with {size_text(size)} "
+                                    "messages" for size, kib in figures),
+                  all(kib < NATIVE_MEMORY_TARGET_KIB for _, kib in figures), "memory")
+
+
+def native_targets(results) -> str:
+    rows = native_target_rows(results)
+    text = target_table(rows)
+    missed = [row.why for row in rows if row.why]
+    if missed:
+        text += ("\n\nWhere a native target is missed, what this run measured there (medians; CPU "
+                 "per round trip is the server's cores busy divided by its rate):\n\n"
+                 + "\n".join(f"- {why}" for why in missed))
+    return text
+
+
+def native_summary(results) -> str:
+    """The native targets' outcome in a sentence, for the summary."""
+    rows = native_target_rows(results)
+    parts, reasons = [], []
+    for number in NATIVE_GRADED:
+        server = stage(results, number, "native")
+        name = server["name"] if server else f"the Linux twin of stage {number}"
+        graded = [r for r in rows if r.kind == "rate" and r.met is not None
+                  and r.target.startswith(name + " ≥")]
+        if graded:
+            parts.append(f"{who(name)} met {sum(1 for r in graded if r.met)} of {len(graded)}")
+        else:
+            why = next((r.measured for r in rows if r.kind == "rate" and r.met is None
+                        and r.target.startswith(name)), "not part of this run")
+            parts.append(f"{who(name) if server else name} not graded, {why}")
+            reasons.append(why)
+    if len(reasons) == len(parts) and len(set(reasons)) == 1:  # one reason for all: said once
+        parts = [f"none graded: {reasons[0]}"]
+    text = ("Against asio native with as many threads, rate targets (at least level at "
+            + series([num(n) for n, _ in NATIVE_RATE_TARGETS]) + " connections, both message "
+            "sizes): " + "; ".join(parts) + ".")
+    memory = next((r for r in rows if r.kind == "memory"), None)
+    if memory and memory.met is not None:
+        name = stage(results, NATIVE_MEMORY_STAGE, "native")["name"]
+        kib = max(kib for _, kib in native_memory_figures(results, name))
+        text += (f" {who(name)} held {num(MEMORY_TARGET_CONNECTIONS)} connections at "
+                 f"{num(kib, 1)} KiB each at most (target: under {NATIVE_MEMORY_TARGET_KIB:g} "
+                 f"KiB, {verdict(memory.met)}).")
+    elif memory:
+        name = stage(results, NATIVE_MEMORY_STAGE, "native")["name"]
+        text += f" {who(name)}'s memory target was not measured: {memory.measured}."
+    return text
 
 
 # --- wineserver requests per echo ------------------------------------------------------------
@@ -512,7 +701,7 @@ def conclusions(results) -> list[str]:
         f"trips a second (at {connections_text(native_best[2])}), "
         f"{native_best[0] / wine_best[0]:.1f}× the best figure under Wine ({num(wine_best[0])}, "
         f"{who(wine_best[1])} at {connections_text(wine_best[2])}): these Wine figures rank "
-        "designs under Wine, not on Windows."
+        "designs under Wine, not on Windows. " + native_summary(results)
         if wine_best and native_best else
         "No native run in this data: nothing here measures the machine without Wine.")
     return lines
@@ -666,9 +855,15 @@ def results_block(results) -> str:
         f"`bench/run.sh` made this section, the plot and `benchmarks.json`.",
         "### Targets\n\n" + targets(results),
     ]
+    if has_echo_data(results, "native"):
+        parts[-1] += ("\n\nThe Linux twins' targets, against the native peer, are graded with "
+                      "the native programs below.")
     for group in GROUPS:
         if has_echo_data(results, group):
             parts.append(f"### {group_label(results, group)}")
+            if group == "native":
+                parts.append("#### Targets: the Linux twins against asio native with as many "
+                             "threads\n\n" + native_targets(results))
             parts += group_tables(results, group)
     parts += [
         f"### HTTP: requests per second (wrk, {results.get('http_seconds', 2)} s a run, keep-alive)"

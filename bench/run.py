@@ -11,8 +11,9 @@
 Two groups of servers, never mixed in one table or one plot panel:
 - "windows": the stages and the asio peer built with MinGW-w64, run under Wine here (directly
   on Windows);
-- "native": programs built for the host and run without Wine: the asio peer (the machine's
-  ceiling) and, once they exist, the Linux twins of stages/linux/.
+- "native": programs built for the host and run without Wine: the Linux twins of stages/linux/
+  and the asio peer, with one thread and with as many threads as each twin has workers (the
+  twins are graded against it as the stages are against the Wine peer).
 A server whose program is not built is skipped with a line, so the ladder runs while a stage
 is still being written.
 
@@ -83,14 +84,17 @@ def processors() -> int:
     return os.cpu_count() or 1
 
 
-# The Linux twins of stages/linux/, built natively (not yet written): folder, name in the
-# tables, connection counts. bench/run.sh builds stages/linux/ when it has a CMakeLists.txt and
-# expects each twin at <--linux-dir>/stageNN_<name>, the Windows stages' naming without .exe.
+# The Linux twins of stages/linux/, built natively: folder, name in the tables, connection
+# counts, and worker threads per processor (None: one thread, the model has no workers). Their
+# defaults: 07 twice the processors, as stage 07 (a worker blocked in send() leaves the others to
+# serve); 08 one per processor (none of its workers ever waits on a client). bench/run.sh builds
+# stages/linux/ and expects each twin at <--linux-dir>/stageNN_<name>, the Windows stages'
+# naming without .exe.
 LINUX_TWINS = [
-    ("01_blocking_echo", "01 blocking (Linux)", [1]),
-    ("04_poll", "04 poll (Linux)", CONNECTIONS),
-    ("07_epoll", "07 epoll (Linux)", CONNECTIONS),
-    ("08_io_uring", "08 io_uring (Linux)", CONNECTIONS),
+    ("01_blocking_echo", "01 blocking (Linux)", [1], None),
+    ("04_poll", "04 poll (Linux)", CONNECTIONS, None),
+    ("07_epoll", "07 epoll (Linux)", CONNECTIONS, 2),
+    ("08_io_uring", "08 io_uring (Linux)", CONNECTIONS, 1),
 ]
 
 
@@ -128,12 +132,20 @@ def servers(build: Path, native: Path, linux: Path | None = None) -> list[Server
     if ON_WINDOWS:  # the peers above already run natively, and the twins are Linux programs
         return found
     linux = linux or build.parent / "linux-native" / "bin"
-    for folder, name, connections in LINUX_TWINS:
-        found.append(Server(name, [str(linux / f"stage{folder}")], connections, wine=False,
+    for folder, name, connections, per_processor in LINUX_TWINS:
+        # A twin with workers gets their count on the command line (its own default), as 07 and
+        # 08 do above, so that the native peer it is graded against has as many threads.
+        twin_workers = per_processor * processors() if per_processor else None
+        found.append(Server(name, [str(linux / f"stage{folder}")]
+                            + (["--workers", str(twin_workers)] if twin_workers else []),
+                            connections, wine=False,
                             why_not="one client at a time" if connections == [1] else "",
+                            threads=twin_workers or 1,
                             setup_concurrency=1 if connections == [1] else 32))
-    # The native peer twice: one thread (like the single-threaded twins) and one per processor.
-    for threads in sorted({1, processors()}):
+    # The native peer with one thread (like the single-threaded twins) and with every worker
+    # count a twin has: each twin is graded against the peer with as many threads.
+    counts = {1} | {s.threads for s in found if not s.wine and s.threads}
+    for threads in sorted(counts):
         found.append(Server(f"asio native, {threads} thread{'s' if threads > 1 else ''}",
                             [str(native / "asio_echo"), "--threads", str(threads)], CONNECTIONS,
                             wine=False, stage=False, threads=threads))

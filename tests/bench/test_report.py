@@ -160,6 +160,133 @@ def test_requests_per_echo_of_07_and_08_side_by_side():
     assert "| **all requests** | **9.0** | not built |" in missing
 
 
+# --- the native targets: the Linux twins against asio native with as many threads ------------
+
+def with_twins(found, rate_07=110000.0, rate_08=150000.0, peer_4=100000.0, memory_08=100.0,
+               cpu_08=0.8, twin_08_threads=2):
+    """The Linux twins of 07 (4 workers) and 08 (`twin_08_threads`), and asio native with 4
+    threads, beside results()'s native peers (1 thread at 100,000, 2 threads at 200,000)."""
+    counts = [100, 1000, 10000]
+    found["servers"] += [server("07 epoll (Linux)", counts, "native", threads=4),
+                         server("08 io_uring (Linux)", counts, "native", threads=twin_08_threads),
+                         server("asio native, 4 threads", counts, "native", "peer", 4)]
+    for size in (64, 4096):
+        for n in (100, 1000):
+            found["points"] += [echo("07 epoll (Linux)", n, rate_07, size, memory=80.0),
+                                echo("08 io_uring (Linux)", n, rate_08, size, memory=100.0,
+                                     server_cpu=spread(cpu_08), loadgen_cpu=spread(0.95)),
+                                echo("asio native, 4 threads", n, peer_4, size, memory=4700.0)]
+            if not any(p["server"] == "asio native, 2 threads" and p["size"] == size
+                       and p["connections"] == n for p in found["points"]):
+                found["points"].append(echo("asio native, 2 threads", n, 200000.0, size))
+        found["points"].append(echo("08 io_uring (Linux)", 10000, rate_08, size,
+                                    memory=memory_08))
+    return found
+
+
+def test_native_targets_are_graded_against_the_peer_with_as_many_threads():
+    # 07's twin (4 workers) is 1.10× asio native with 4 threads, but half the 2-thread peer.
+    rows = report.native_target_rows(with_twins(results()))
+    epoll = [r for r in rows if r.target.startswith("07 epoll (Linux) ≥")]
+    assert [r.target for r in epoll] == [
+        "07 epoll (Linux) ≥ 1× asio native, 4 threads at 100 connections, 64 B",
+        "07 epoll (Linux) ≥ 1× asio native, 4 threads at 1,000 connections, 64 B",
+        "07 epoll (Linux) ≥ 1× asio native, 4 threads at 100 connections, 4 KiB",
+        "07 epoll (Linux) ≥ 1× asio native, 4 threads at 1,000 connections, 4 KiB"]
+    assert all(r.met and r.measured == "1.10× (110,000 against 100,000)" for r in epoll)
+    # 08's twin (2 workers) against the 2-thread peer: 150,000 against 200,000, missed.
+    uring = [r for r in rows if r.target.startswith("08 io_uring (Linux) ≥")]
+    assert all("asio native, 2 threads at" in r.target and r.met is False for r in uring)
+    assert uring[0].measured == "0.75× (150,000 against 200,000)"
+    table = report.results_block(with_twins(results()))
+    native = table[table.index("### Native programs"):]
+    assert ("| 07 epoll (Linux) ≥ 1× asio native, 4 threads at 1,000 connections, 4 KiB | "
+            "1.10× (110,000 against 100,000) | met |") in native
+    assert "07 epoll (Linux)" not in table[:table.index("### Native programs")]
+
+
+def test_a_missed_native_target_says_why_measured():
+    found = with_twins(results(), rate_08=50000.0, cpu_08=0.9)
+    rows = report.native_target_rows(found)
+    missed = next(r for r in rows if r.target ==
+                  "08 io_uring (Linux) ≥ 1× asio native, 2 threads at 100 connections, 64 B")
+    # 0.9 cores ÷ 50,000 round trips a second = 18.0 µs; the peer 0.8 ÷ 200,000 = 4.0 µs.
+    assert missed.met is False
+    assert missed.why == (
+        "*08 io_uring (Linux)* at 100 connections, 64 B: 50,000 against 200,000 round trips a "
+        "second (0.25×). It spent 18.0 µs of CPU per round trip, *asio native, 2 threads* "
+        "4.0 µs, and kept 0.90 cores busy against 0.80: it lost on the CPU per round trip, not on "
+        "the cores kept busy. The load generator used 0.95 cores against it (1.85 of 2 with the "
+        "server), 0.10 against the peer (0.90). The runs do not overlap (45,000–55,000 against "
+        "180,000–220,000): the gap is larger than this run's spread.")
+    assert all(not r.why for r in rows if r.met is not False)
+    assert "- " + missed.why in report.results_block(found)
+    # Fewer cores busy for the same CPU per round trip, and ranges that overlap.
+    close = report.native_target_rows(with_twins(results(), rate_08=190000.0, cpu_08=0.5))
+    why = next(r for r in close if r.met is False).why
+    assert "it lost on the cores kept busy, not on the CPU per round trip" in why
+    assert ("The runs overlap (171,000–209,000 against 180,000–220,000): the difference is "
+            "within this run's spread.") in why
+    # A single run has no spread to compare.
+    for point in found["points"]:
+        point["runs"] = 1
+    alone = next(r for r in report.native_target_rows(found) if r.met is False).why
+    assert alone.endswith(" One run only: this run has no spread to judge the difference by.")
+
+
+def test_the_native_memory_target():
+    rows = report.native_target_rows(with_twins(results(), memory_08=100.0))
+    memory = next(r for r in rows if r.kind == "memory")
+    assert memory.target == "08 io_uring (Linux) holds 10,000 connections under 4 KiB each"
+    assert memory.measured == ("0.1 KiB per connection with 64 B messages, 0.1 KiB per "
+                               "connection with 4 KiB messages")
+    assert memory.met is True
+    over = report.native_target_rows(with_twins(results(), memory_08=5000.0))
+    assert next(r for r in over if r.kind == "memory").met is False
+
+
+def test_a_missing_twin_or_peer_is_not_measured_and_says_why():
+    found = results()  # the Windows stage 08 is skipped too: each group keeps its own reason
+    found["skipped"].insert(0, {"name": "08 io_uring (Linux)", "group": "native",
+                                "why": "build/linux-native/bin/stage08_io_uring is not built"})
+    text = report.results_block(found)
+    assert ("| the Linux twin of stage 08 | 08 io_uring (Linux): build/linux-native/bin/"
+            "stage08_io_uring is not built | not measured |") in text
+    assert "| the Linux twin of stage 07 | not part of this run | not measured |" in text
+    assert ("| stage 08's targets | 08 async echo: build/linux-mingw-wine/bin/"
+            "stage08_async_echo.exe is not built | not measured |") in text
+    # A twin with no peer of its thread count, and one whose thread count was not recorded.
+    rows = report.native_target_rows(with_twins(results(), twin_08_threads=8))
+    assert [(r.measured, r.met) for r in rows if r.target.startswith("08 io_uring")][0] == (
+        "no asio native peer with 8 threads in this run; there were *asio native, 1 thread*, "
+        "*asio native, 2 threads* and *asio native, 4 threads*", None)
+    rows = report.native_target_rows(with_twins(results(), twin_08_threads=None))
+    assert next(r for r in rows if r.target.startswith("08 io_uring")).measured.startswith(
+        "no worker count recorded in this run")
+    # A point one of the two did not run, or where every run failed.
+    found = with_twins(results())
+    found["points"] = [p for p in found["points"] if not (
+        p["server"] == "08 io_uring (Linux)" and p["connections"] in (1000, 10000))]
+    found["points"].append({"server": "08 io_uring (Linux)", "kind": "echo", "size": 64,
+                            "connections": 10000, "runs": 3, "errors": 3})
+    rows = {r.target: r for r in report.native_target_rows(found)}
+    at_1000 = rows["08 io_uring (Linux) ≥ 1× asio native, 2 threads at 1,000 connections, 64 B"]
+    assert (at_1000.measured, at_1000.met) == ("08 io_uring (Linux): not run", None)
+    memory = rows["08 io_uring (Linux) holds 10,000 connections under 4 KiB each"]
+    assert (memory.measured, memory.met) == (
+        "no figure at 10,000 connections: 64 B, every run failed; 4 KiB, not run", None)
+
+
+def test_the_summary_gives_the_native_targets_outcome():
+    line = report.conclusions(with_twins(results(), rate_08=50000.0))[4]
+    assert ("*07 epoll (Linux)* met 4 of 4; *08 io_uring (Linux)* met 0 of 4.") in line
+    assert ("*08 io_uring (Linux)* held 10,000 connections at 0.1 KiB each at most (target: "
+            "under 4 KiB, met).") in line
+    line = report.conclusions(with_twins(results(), rate_08=250000.0, memory_08=5000.0))[4]
+    assert "*08 io_uring (Linux)* met 4 of 4" in line and "4.9 KiB each at most" in line
+    assert "none graded: not part of this run." in report.conclusions(results())[4]
+
+
 # --- the tables ------------------------------------------------------------------------------
 
 def test_tables_show_median_spread_gaps_errors_and_skipped_stages():

@@ -65,15 +65,33 @@ def test_native_programs_are_their_own_group_and_run_without_wine(trees):
     build, native, linux = trees
     ready, skipped = run.built(run.servers(build, native, linux))
     native_ready = [s for s in ready if s.group == "native"]
-    # The twins are not written yet: the native asio peer alone, one thread and one per processor.
+    # No twin built: the native asio peer alone, one thread and every thread count of a twin.
     assert [s.name for s in native_ready][0] == "asio native, 1 thread"
-    assert {s.threads for s in native_ready} == {1, run.processors()}
+    assert {s.threads for s in native_ready} == {1, run.processors(), 2 * run.processors()}
     assert all(not s.wine and s.argv[0] == str(native / "asio_echo") for s in native_ready)
     assert {s["name"] for s in skipped if s["group"] == "native"} == {
-        name for _, name, _ in run.LINUX_TWINS}
+        twin[1] for twin in run.LINUX_TWINS}
     (linux / "stage07_epoll").write_bytes(b"")
     ready, _ = run.built(run.servers(build, native, linux))
     assert "07 epoll (Linux)" in [s.name for s in ready if s.group == "native"]
+
+
+@pytest.mark.skipif(run.ON_WINDOWS, reason="the native group is the Linux programs")
+def test_the_twins_are_graded_against_a_native_peer_with_as_many_threads(trees):
+    build, native, linux = trees
+    found = run.servers(build, native, linux)
+    peers = {s.threads: s for s in found if not s.stage and s.group == "native"}
+    twins = {s.name: s for s in found if s.stage and s.group == "native"}
+    # Each twin's worker count is on its command line (its own default, stated), not left to it.
+    assert twins["07 epoll (Linux)"].argv[1:] == ["--workers", str(2 * run.processors())]
+    assert twins["08 io_uring (Linux)"].argv[1:] == ["--workers", str(run.processors())]
+    # The single-threaded twins take no --workers and are one thread.
+    assert twins["01 blocking (Linux)"].argv[1:] == twins["04 poll (Linux)"].argv[1:] == []
+    assert twins["01 blocking (Linux)"].threads == twins["04 poll (Linux)"].threads == 1
+    for twin in twins.values():
+        assert twin.threads in peers, twin.name
+        assert peers[twin.threads].argv[-2:] == ["--threads", str(twin.threads)]
+        assert twin.description()["threads"] == twin.threads
 
 
 def test_group_and_stage_select_servers(trees):
