@@ -11,7 +11,9 @@
 //     one operation in flight — its read, or the send of what it read — so a client whose echo
 //     is not sent yet is not read from: back-pressure, and no queue that can grow.
 //   - FILE_SKIP_COMPLETION_PORT_ON_SUCCESS: an operation that succeeds at once queues no packet
-//     any more; the worker goes straight on with it, by the same code path as a packet.
+//     any more; the worker goes straight on with it, by the same code path as a packet — for
+//     a turn of 16 operations, then it queues the result to the port itself, so that a client
+//     whose operations always succeed at once cannot keep a worker from the others.
 //
 //   a worker:  GetQueuedCompletionStatus -> an accept completed: start the client (first
 //              WSARecv), post the accept again | a read completed: WSASend the bytes | a send
@@ -485,7 +487,8 @@ void handle_new_client(SOCKET s, const sockaddr_storage& peer, HANDLE port,
 //                                 (we wait INFINITE, so it does not happen);
 //   4. FALSE, lpOverlapped null, another error: the wait itself failed, for instance because
 //                                 the port was closed. The worker cannot go on.
-// And a packet with lpOverlapped null and TRUE is our exit packet.
+// And a packet with lpOverlapped null and TRUE is our exit packet. A packet that ends a
+// client's turn (handle_io) is outcome 1 too: we posted it, with the client's OVERLAPPED.
 // The key says whose the OVERLAPPED is: a client's, or an accept's.
 void worker_loop(HANDLE port, Acceptor& acceptor, ClientRegistry& registry, Counters& counters,
                  unsigned max_clients) {
@@ -523,7 +526,8 @@ void worker_loop(HANDLE port, Acceptor& acceptor, ClientRegistry& registry, Coun
 //      are cancelled, and their completions are waited for.
 //   2. End every client (ClientRegistry::cancel_all): each pending read or send completes with
 //      an error, every later call on a client socket fails at once, and no new client is
-//      created.
+//      created. (A client whose turn ended has a packet of our own queued instead: it comes
+//      as a success, and the next call on its socket fails.)
 //   3. Wait until the workers have freed every context: only then is no operation in flight,
 //      and no OVERLAPPED or buffer of ours the kernel's any more. The workers must still be
 //      running for this, since they are the ones who dequeue those completions.

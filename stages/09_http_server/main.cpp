@@ -742,9 +742,9 @@ void handle_new_client(SOCKET s, const sockaddr_storage& peer, HANDLE port,
                                            FILE_SKIP_COMPLETION_PORT_ON_SUCCESS);
     // A response leaves in pieces: its head, then its file a chunk at a time. By Nagle's
     // algorithm a small piece waits while the one before it is unacknowledged, and the client
-    // may hold its acknowledgement back (delayed ACK: up to 200 ms on Windows, 40 on Linux):
-    // a small file's body would wait for it, request after request. So each piece goes at once.
-    // (Should the option not be set, responses are only slower.)
+    // may hold its acknowledgement back (delayed ACK: up to 200 ms on Windows, from 40 ms on
+    // Linux): a small file's body would wait for it, request after request. So each piece goes
+    // at once. (Should the option not be set, responses are only slower.)
     const BOOL no_delay = TRUE;
     setsockopt(context->socket, IPPROTO_TCP, TCP_NODELAY, reinterpret_cast<const char*>(&no_delay),
                sizeof no_delay);
@@ -781,7 +781,8 @@ void handle_new_client(SOCKET s, const sockaddr_storage& peer, HANDLE port,
 //                                 (we wait INFINITE, so it does not happen);
 //   4. FALSE, lpOverlapped null, another error: the wait itself failed, for instance because
 //                                 the port was closed. The worker cannot go on.
-// And a packet with lpOverlapped null and TRUE is our exit packet.
+// And a packet with lpOverlapped null and TRUE is our exit packet. A packet that ends a
+// client's turn (handle_io) is outcome 1 too: we posted it, with the client's OVERLAPPED.
 // The key says whose the OVERLAPPED is: a client's, or an accept's.
 void worker_loop(HANDLE port, Acceptor& acceptor, ClientRegistry& registry, Counters& counters,
                  Serving& serving) {
@@ -818,7 +819,8 @@ void worker_loop(HANDLE port, Acceptor& acceptor, ClientRegistry& registry, Coun
 //      are cancelled, and their completions are waited for.
 //   2. End every client (ClientRegistry::cancel_all): each pending read or send completes with
 //      an error, every later call on a client socket fails at once, and no new client is
-//      created.
+//      created. (A client whose turn ended has a packet of our own queued instead: it comes
+//      as a success, and the next call on its socket fails.)
 //   3. Wait until the workers have freed every context: only then is no operation in flight,
 //      and no OVERLAPPED or buffer of ours the kernel's any more. The workers must still be
 //      running for this, since they are the ones who dequeue those completions.
