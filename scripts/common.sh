@@ -22,9 +22,11 @@ NATIVE_BUILD_DIR="$REPO/build/$NATIVE_PRESET"
 #                               site in headless Chromium (page, stylesheet and picture)
 #   g++                         the native compiler of the Linux twins (stages/linux)
 #   liburing-dev                io_uring for the Linux twin of stage 08 (stages/linux/08_io_uring)
+#   pkg-config                  how CMake finds liburing (stages/linux/CMakeLists.txt); a fresh
+#                               machine may not have it, and without it the twin is not built
 PACKAGES=(g++-mingw-w64-x86-64-posix wine wine64 cmake make catch2 python3 python3-pytest
           python3-pytest-timeout curl clang libclang-rt-14-dev netcat-openbsd chromium g++
-          liburing-dev)
+          liburing-dev pkg-config)
 
 log() { printf '\n==> %s\n' "$*"; }
 

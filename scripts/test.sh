@@ -45,6 +45,16 @@ build_all
 build_native
 
 status=0
+# Every Linux twin must be there: the client tests leave out a stage that is not built (with one
+# header line), so a twin that failed to configure — a library missing on this machine — would
+# otherwise pass unnoticed.
+for folder in "$REPO"/stages/linux/[0-9][0-9]_*/; do
+  twin=$(basename "$folder")
+  if [ ! -x "$NATIVE_BUILD_DIR/bin/stage$twin" ]; then
+    echo "error: the Linux twin $twin was not built (see the CMake lines above)" >&2
+    status=1
+  fi
+done
 log "unit tests (ctest)"
 ctest --preset "$PRESET" || status=1
 log "unit tests of the Linux twins (ctest, native)"
