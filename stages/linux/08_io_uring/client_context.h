@@ -26,7 +26,7 @@ namespace stage08_io_uring {
 // the send of what it received — as in stage 08. What it does not hold is stage 08's OVERLAPPED
 // and 4 KiB buffer. A completion names its operation by the 64 bits of user_data we gave the
 // submission, here the context's address, so the kernel needs no structure of ours to fill in;
-// and a receive takes a buffer from the ring's provided buffers only when bytes arrive
+// and a receive keeps a buffer of the ring's provided buffers only once bytes have arrived
 // (provided_buffers.h), so `buffer` is an id, valid while the echo of those bytes is being sent.
 //
 // Who frees it, and when: the worker whose ring it lives on, when it handles the completion

@@ -25,15 +25,16 @@ constexpr unsigned buffer_size = 4096;
 // ANCHOR: provided_buffers
 // Stage 08 gives each client a 4 KiB buffer of its own, because an overlapped WSARecv names its
 // buffer when it is posted: from then on the buffer is the kernel's, for as long as the client
-// stays silent. Here a receive names a buffer *group* instead (IOSQE_BUFFER_SELECT), and the
-// kernel takes a buffer out of that group only when bytes arrive. An idle client holds none.
+// stays silent. Here a receive names a buffer *group* instead (IOSQE_BUFFER_SELECT): each time
+// the kernel tries the receive it takes a buffer out of that group, and puts it back when no
+// bytes are there, so a receive keeps one only once bytes have arrived. An idle client holds none.
 //
 // The group is a ring shared with the kernel (io_uring_register_buf_ring, Linux 5.19): we add
 // buffers at its tail, the kernel takes them from its head, one per completed receive, and says
 // which one in the completion (IORING_CQE_F_BUFFER, and the buffer's id in cqe->flags). The
 // buffer is then ours — here, until the echo of what it holds has been sent — and give_back()
-// puts it at the tail again. A receive that completes while every buffer is lent out fails with
-// ENOBUFS: the program decides what to do then (main.cpp: the client waits for a buffer).
+// puts it at the tail again. A receive tried while every buffer is lent out fails at once with
+// ENOBUFS, bytes or not: the program decides what to do then (main.cpp: the client waits).
 //
 // Debian 12's liburing (2.3) has no io_uring_setup_buf_ring (2.4), so the ring is set up by
 // hand: page-aligned memory for the ring, io_uring_buf_ring_init, io_uring_register_buf_ring.
