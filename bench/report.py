@@ -396,8 +396,9 @@ def native_memory_row(results, server: dict) -> Target:
               f"{NATIVE_MEMORY_TARGET_KIB:g} KiB each")
     figures = native_memory_figures(results, server["name"])
     if not figures:
-        gaps = [f"{size_text(size)}, {not_there(results, server['name'], size, n, metric)}"
-                for size in SIZES for metric in ["memory_per_connection"]]
+        gaps = [f"{size_text(size)}, "
+                f"{not_there(results, server['name'], size, n, 'memory_per_connection')}"
+                for size in SIZES]
         return Target(wanted, f"no figure at {num(n)} connections: " + "; ".join(gaps), None,
                       "memory")
     # Graded at every message size measured: a buffer per connection would show at 4 KiB.

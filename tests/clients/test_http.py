@@ -415,52 +415,14 @@ def test_a_client_that_pipelines_without_pause_does_not_keep_the_only_worker(lau
     they come, so every operation could succeed at once; with a single worker, another client
     is still answered while it goes on (the turn of stage 08's engine)."""
     server = launch.serve(stage, "--root", windows_path(site), "--workers", "1")
-    stop = threading.Event()
-    received = [0]
-    problems: list[str] = []
-    fast = checks.connect(server.host, server.port)
     requests = b"GET /stats HTTP/1.1\r\nHost: t\r\n\r\n" * 64  # no file: nothing pends
-
-    def send_without_pause() -> None:
-        try:
-            while not stop.is_set():
-                fast.sendall(requests)
-        except OSError as error:
-            if not stop.is_set():
-                problems.append(f"sending: {error}")
-
-    def read_everything() -> None:
-        try:
-            while not stop.is_set():
-                chunk = fast.recv(65536)
-                if not chunk:
-                    problems.append("the server closed the fast client")
-                    return
-                received[0] += len(chunk)
-        except OSError as error:
-            if not stop.is_set():
-                problems.append(f"reading: {error}")
-
-    threads = [threading.Thread(target=send_without_pause, daemon=True),
-               threading.Thread(target=read_everything, daemon=True)]
-    for thread in threads:
-        thread.start()
-    try:
-        deadline = time.monotonic() + checks.IO_TIMEOUT
-        while received[0] < 256 * 1024 and not problems:  # well under way
-            assert time.monotonic() < deadline, f"only {received[0]} bytes of responses"
-            time.sleep(0.01)
+    with checks.RelentlessClient(server.host, server.port, requests) as fast:
+        fast.wait_until_received(256 * 1024)  # well under way
         other = RawConnection(server.host, server.port)
         other.get("/notes.txt")
         assert other.read_response().status == 200
         other.close()
-        assert not problems, problems
-    finally:
-        stop.set()
-        fast.shutdown(socket.SHUT_RDWR)
-        fast.close()
-        for thread in threads:
-            thread.join(timeout=checks.IO_TIMEOUT)
+        assert not fast.problems, fast.problems
 
 
 # --- closing gracefully ----------------------------------------------------------------------

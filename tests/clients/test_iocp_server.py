@@ -172,61 +172,18 @@ def test_a_client_that_always_has_bytes_waiting_does_not_keep_the_only_worker(la
     success inline: a worker that did so without end would serve that one client for as long
     as it kept up.)"""
     server = launch.serve(stage, "--workers", "1")
-    stop = threading.Event()    # the fast client stops
-    ending = threading.Event()  # the server is being stopped: the fast client's errors are expected
-    echoed = [0]
-    problems: list[str] = []
-    fast = checks.connect(server.host, server.port)
-
-    def send_without_pause() -> None:
-        try:
-            while not stop.is_set():
-                fast.sendall(b"x" * 4096)
-        except OSError as error:
-            if not ending.is_set() and not stop.is_set():
-                problems.append(f"sending: {error}")
-
-    def read_everything() -> None:
-        try:
-            while not stop.is_set():
-                chunk = fast.recv(65536)
-                if not chunk:
-                    if not ending.is_set():
-                        problems.append("the server closed the fast client")
-                    return
-                echoed[0] += len(chunk)
-        except OSError as error:
-            if not ending.is_set() and not stop.is_set():
-                problems.append(f"reading: {error}")
-
-    threads = [threading.Thread(target=send_without_pause, daemon=True),
-               threading.Thread(target=read_everything, daemon=True)]
-    for thread in threads:
-        thread.start()
-    try:
-        deadline = time.monotonic() + checks.IO_TIMEOUT
-        while echoed[0] < 4 * 1024 * 1024 and not problems:  # well under way
-            assert time.monotonic() < deadline, f"only {echoed[0]} bytes echoed to the fast client"
-            time.sleep(0.01)
+    with checks.RelentlessClient(server.host, server.port, b"x" * 4096) as fast:
+        fast.wait_until_received(4 * 1024 * 1024)  # well under way
         with checks.connect(server.host, server.port) as other:
             other.sendall(b"my turn\n")
             assert checks.recv_exactly(other, 8) == b"my turn\n"
-        assert not problems, problems
+        assert not fast.problems, fast.problems
         # Ctrl+C while the fast client still goes on: a packet that ends its turn may be queued
         # at that moment, and must end the client like any completion (exit 0, nothing left).
-        ending.set()
+        fast.server_stopping()
         assert server.stop() == 0, server.output_text()
         assert any(line.startswith("client 1 disconnected: server stopping")
                    for line in server.stdout_lines), server.output_text()
-    finally:
-        stop.set()
-        try:
-            fast.shutdown(socket.SHUT_RDWR)  # wakes the two threads, if the server has not
-        except OSError:
-            pass
-        fast.close()
-        for thread in threads:
-            thread.join(timeout=checks.IO_TIMEOUT)
 
 
 @pytest.mark.needs("send_holds_no_worker")

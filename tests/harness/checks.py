@@ -348,3 +348,72 @@ def check_a_client_that_never_reads_stalls_nobody(host: str, port: int) -> None:
             echo_round_trip(host, port, b"still served %d\n" % index)
     finally:
         deaf.close()
+
+
+class RelentlessClient:
+    """A client that always has bytes waiting at the server: one thread sends `payload` over and
+    over without pause, another reads whatever comes back as fast as it comes. Every read the
+    server starts finds bytes, every send finds room, so each operation could succeed at once.
+    Used as a context manager; `received` counts the bytes read, `problems` says what went wrong
+    while it was meant to be going on. After `server_stopping()` the end of the connection is
+    expected, not a problem."""
+
+    def __init__(self, host: str, port: int, payload: bytes):
+        self.sock = connect(host, port)
+        self.payload = payload
+        self.received = 0
+        self.problems: list[str] = []
+        self._stop = threading.Event()
+        self._ending = threading.Event()
+        self._threads = [threading.Thread(target=self._send, daemon=True),
+                         threading.Thread(target=self._read, daemon=True)]
+
+    def __enter__(self) -> "RelentlessClient":
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)  # wakes both threads, if the server has not
+        except OSError:
+            pass
+        self.sock.close()
+        for thread in self._threads:
+            thread.join(timeout=IO_TIMEOUT)
+
+    def server_stopping(self) -> None:
+        self._ending.set()
+
+    def wait_until_received(self, count: int) -> None:
+        """Wait until `count` bytes have come back (the client is well under way)."""
+        deadline = time.monotonic() + IO_TIMEOUT
+        while self.received < count and not self.problems:
+            assert time.monotonic() < deadline, f"only {self.received} bytes came back"
+            time.sleep(0.01)
+        assert not self.problems, self.problems
+
+    def _expected(self) -> bool:
+        return self._stop.is_set() or self._ending.is_set()
+
+    def _send(self) -> None:
+        try:
+            while not self._stop.is_set():
+                self.sock.sendall(self.payload)
+        except OSError as error:
+            if not self._expected():
+                self.problems.append(f"sending: {error}")
+
+    def _read(self) -> None:
+        try:
+            while not self._stop.is_set():
+                chunk = self.sock.recv(65536)
+                if not chunk:
+                    if not self._expected():
+                        self.problems.append("the server closed the relentless client")
+                    return
+                self.received += len(chunk)
+        except OSError as error:
+            if not self._expected():
+                self.problems.append(f"reading: {error}")
