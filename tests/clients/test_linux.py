@@ -248,8 +248,9 @@ def test_ctrl_c_while_clients_wait_for_a_buffer_exits_0(launch, stage):
 @pytest.mark.needs("provided_buffers")
 def test_main_reaps_and_goes_on_when_the_kernel_says_ebusy(launch, stage, request):
     """io_uring_enter(2) answers EBUSY when completions overflowed and must be reaped first; the
-    workers reap and go on, and main's accept loop must too, not stop the server. The first
-    io_uring_submit_and_wait of main's thread is made to fail that way (uring_busy_once.so)."""
+    workers reap and go on, and main must too — in its accept loop and in its wait for the
+    shutdown's messages — not stop or abort. Every other io_uring_submit_and_wait of main's
+    thread is made to fail that way (uring_busy_once.so)."""
     fault = demo(request, "uring_busy_once.so")
     server = launch.start_argv(["env", f"LD_PRELOAD={fault}", str(launch.program(stage)),
                                 *stage.extra_args, "--port", "0"])

@@ -124,6 +124,19 @@ io_uring_sqe* next_sqe(io_uring& ring) {
     }
 }
 
+// Hands the ring's queued entries to the kernel and waits for a completion, in one system call.
+// EINTR (a signal), EAGAIN and EBUSY (completions must be reaped before the kernel takes more)
+// send the caller on to reap what came; any other failure is a broken ring, with operations of
+// ours in it that nothing could ever complete. `who` names the ring's thread in the last line.
+void submit_and_wait(io_uring& ring, const char* who) {
+    const int waited = io_uring_submit_and_wait(&ring, 1);
+    if (waited < 0 && waited != -EINTR && waited != -EAGAIN && waited != -EBUSY) {
+        std::fprintf(stderr, "error: %s: io_uring_submit_and_wait: %s\n", who,
+                     net::error_text(-waited).c_str());
+        std::abort();
+    }
+}
+
 // Queues a message: a completion {user_data: tag, res: value} will appear on the ring whose
 // descriptor is `target` (IORING_OP_MSG_RING) — the twin of PostQueuedCompletionStatus. The
 // message's own completion comes on `from`, with `own_data`.
@@ -193,8 +206,7 @@ private:
         std::size_t delivered = 0;
         while (delivered < threads_.size()) {
             io_uring_cqe* cqe = nullptr;
-            const int waited = io_uring_submit_and_wait(&main_ring_, 1);
-            if (waited < 0 && waited != -EINTR) fail("io_uring_submit_and_wait", -waited);
+            submit_and_wait(main_ring_, "main");
             while (io_uring_peek_cqe(&main_ring_, &cqe) == 0) {
                 const std::uint64_t data = cqe->user_data;
                 const int result = cqe->res;
@@ -367,15 +379,7 @@ public:
     // main: submit what is queued, wait for a completion, handle all that came. A signal
     // interrupts the wait.
     void wait_and_handle() {
-        // EAGAIN and EBUSY: the kernel could not take more now (completions are waiting to be
-        // reaped): reap them, as the workers do. Any other failure is a broken ring, with our
-        // accept and messages in it, that nothing could ever complete.
-        const int waited = io_uring_submit_and_wait(&ring_, 1);
-        if (waited < 0 && waited != -EINTR && waited != -EAGAIN && waited != -EBUSY) {
-            std::fprintf(stderr, "error: main: io_uring_submit_and_wait: %s\n",
-                         net::error_text(-waited).c_str());
-            std::abort();
-        }
+        submit_and_wait(ring_, "main");
         io_uring_cqe* cqe = nullptr;
         while (io_uring_sq_space_left(&ring_) >= 2 && io_uring_peek_cqe(&ring_, &cqe) == 0) {
             const std::uint64_t data = cqe->user_data;
@@ -539,14 +543,9 @@ void cancel_ring(Worker& worker, ClientRegistry& registry, Counters& counters) {
 void worker_loop(Worker& worker, ClientRegistry& registry, Counters& counters,
                  unsigned max_clients) {
     io_uring& ring = worker.ring.get();
+    const std::string who = "worker " + std::to_string(worker.index);
     for (;;) {
-        const int waited = io_uring_submit_and_wait(&ring, 1);
-        if (waited < 0 && waited != -EINTR && waited != -EAGAIN && waited != -EBUSY) {
-            // Nobody else can reap this ring: its clients could never be freed.
-            std::fprintf(stderr, "error: worker %u: io_uring_submit_and_wait: %s\n", worker.index,
-                         net::error_text(-waited).c_str());
-            std::abort();
-        }
+        submit_and_wait(ring, who.c_str());
         io_uring_cqe* cqe = nullptr;
         while (io_uring_sq_space_left(&ring) >= 2 && io_uring_peek_cqe(&ring, &cqe) == 0) {
             const std::uint64_t data = cqe->user_data;
