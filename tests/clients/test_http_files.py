@@ -309,3 +309,73 @@ def test_bodies_no_route_reads_are_not_held(launch, stage, tmp_path):
             raw.close()
     assert growth < 8 << 20, (f"the server grew by {growth >> 10} KiB while 40 clients each "
                               f"sent 1 MiB of a body it does not read")
+
+
+# --- a sibling of the root -------------------------------------------------------------------
+
+@pytest.mark.parametrize("sibling", ["www-secret", "wwwevil"])
+def test_a_link_to_a_sibling_whose_name_starts_with_the_roots_leads_out(launch, stage, tmp_path,
+                                                                       sibling):
+    """`www/sib -> ../www-secret`: the sibling's final path, `…\\www-secret\\x.txt`, begins with
+    the root's, `…\\www`, as a string, and is outside it all the same. The root must be
+    compared name by name (`www-secret` is not `www`); a check written as a string prefix
+    serves the sibling's files, and the other link tests cannot see it, because none of their
+    targets has a name that starts with the root's."""
+    root = tmp_path / "www"
+    root.mkdir()
+    (root / "index.html").write_bytes(b"home\n")
+    (tmp_path / sibling).mkdir()
+    (tmp_path / sibling / "x.txt").write_bytes(SECRET)
+    (tmp_path / f"{sibling}.txt").write_bytes(SECRET)
+    try:
+        (root / "sib").symlink_to(Path("..") / sibling, target_is_directory=True)
+        (root / "sib.txt").symlink_to(Path("..") / f"{sibling}.txt")
+    except OSError as error:  # Windows without the privilege (or developer mode)
+        pytest.skip(f"cannot create symbolic links here: {error}")
+    server = launch.serve(stage, "--root", windows_path(root))
+    for target in ("/sib/x.txt", "/sib.txt", "/sib/"):
+        response = get(server, target)
+        assert response.status == 404, \
+            f"{target} (a link to ../{sibling}) answered {response.status}: a path that starts " \
+            f"with the root's as a string was taken for one inside it"
+        assert SECRET not in response.body
+    assert get(server, "/index.html").body == b"home\n"  # the root itself is still served
+
+
+# --- device names ----------------------------------------------------------------------------
+
+DEVICE_NAMES = ["COM1.log", "LPT9", "con.txt", "NUL", "aux.html", "PRN", "com3"]
+
+
+def plant(path: Path, data: bytes) -> None:
+    """Write a file whose name Windows keeps for a device. Only the `\\\\?\\` form of a path
+    reaches the file system as it is spelled; any other form opens the device instead."""
+    if ON_WINDOWS:
+        path = Path("\\\\?\\" + str(path.resolve()))
+    path.write_bytes(data)
+
+
+@pytest.mark.parametrize("name", DEVICE_NAMES)
+def test_a_device_name_from_a_client_is_refused_by_its_name(launch, stage, tmp_path, name):
+    """`GET /COM1.log` names a device on Windows. Opened by an ordinary path it is the serial
+    port; opened by a `\\\\?\\` path, as this server opens files, it is a file of that name,
+    which ordinary programs can neither make nor delete. Neither is a page of the site: the
+    name is refused before anything is opened (400), as tests/unit/test_http.cpp asserts of the
+    parser. Here from a client, with a file of that very name planted in the root, so that a
+    server that did not check the name would be caught serving it (the other tests ask for
+    `/CON` with no such file there, and a 404 from the file system passes them)."""
+    root = tmp_path / "www"
+    root.mkdir()
+    plant(root / name, SECRET)
+    (root / "index.html").write_bytes(b"home\n")
+    server = launch.serve(stage, "--root", windows_path(root))
+    raw = RawConnection(server.host, server.port)
+    for target in (f"/{name}", f"/{name.lower()}", f"/{name.upper()}"):
+        raw.get(target)
+        response = raw.read_response()
+        assert response.status == 400, \
+            f"{target}, a device name, answered {response.status}: it reached the file system"
+        assert SECRET not in response.body
+    raw.get("/index.html")  # refused as a path, not as a request: the connection goes on
+    assert raw.read_response().body == b"home\n"
+    raw.close()
