@@ -150,6 +150,50 @@ def test_pipelined_requests_are_answered_in_order(server, site):
     raw.close()
 
 
+# At most this many responses are queued for one connection: max_queued_responses in
+# stages/09_http_server/main.cpp.
+RESPONSE_QUEUE_BOUND = 16
+
+
+def test_a_client_that_pipelines_and_never_reads_has_at_most_the_bound_taken(launch, stage, site):
+    """One connection sends 200 requests for an 8 MiB file in one write and reads nothing. The
+    server takes requests off a connection only while its queue of responses has room: 16, the
+    first of them stuck behind a client that does not read. Each response taken holds its open
+    file, so without the bound this one client would hold 200 files, and as many as it cares to
+    ask for. /stats from a second connection counts the requests taken."""
+    server = launch.serve(stage, "--root", windows_path(site), "--idle-timeout", "600")
+    hog = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # A small window: the first 8 MiB response can never be sent whole into it.
+    hog.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    hog.settimeout(checks.IO_TIMEOUT)
+    hog.connect((server.host, server.port))
+    watcher = RawConnection(server.host, server.port)
+    asked = 0
+
+    def taken() -> int:
+        """The requests the server has taken from the hog: all it counts, less our /stats."""
+        nonlocal asked
+        watcher.get("/stats")
+        asked += 1
+        return json.loads(watcher.read_response().body)["requests"] - asked
+
+    try:
+        hog.sendall(b"GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n" * 200)
+        deadline = time.monotonic() + checks.IO_TIMEOUT
+        while (count := taken()) < RESPONSE_QUEUE_BOUND:
+            assert time.monotonic() < deadline, f"only {count} of 200 requests taken"
+            time.sleep(0.05)
+        # Then watch a while for more: the bound holds, it is not merely slow to be reached.
+        time.sleep(checks.ABSENCE_WAIT)
+        count = taken()
+        assert count <= RESPONSE_QUEUE_BOUND + 1, \
+            f"{count} of 200 pipelined requests taken from a client that reads nothing: the " \
+            f"queue of responses is not bounded at {RESPONSE_QUEUE_BOUND}"
+    finally:
+        watcher.close()
+        hog.close()
+
+
 def test_head_sends_the_headers_and_no_body(server, site):
     raw = RawConnection(server.host, server.port)
     raw.get("/blob.bin", method="HEAD")
@@ -158,6 +202,31 @@ def test_head_sends_the_headers_and_no_body(server, site):
     assert int(head.headers["content-length"]) == (site / "blob.bin").stat().st_size
     raw.get("/notes.txt")  # had a body followed the HEAD answer, this would read it instead
     assert raw.read_response().body == (site / "notes.txt").read_bytes()
+    raw.close()
+
+
+@pytest.mark.parametrize("target, status", [("/hello", 200), ("/stats", 200),
+                                            ("/missing.html", 404)])
+def test_head_of_a_response_made_in_memory_sends_no_body_either(server, target, status):
+    """A handler's page and an error page are made in memory, head and body together, unlike a
+    file's body, which the test above sees left out. HEAD must leave that body out too, and say
+    the Content-Length a GET would have. On the wire a body that went out anyway is no mere waste:
+    the client, which expects none, reads it as the start of the next response."""
+    raw = RawConnection(server.host, server.port)
+    raw.get(target)
+    full = raw.read_response()
+    raw.get(target, method="HEAD")
+    head = raw.read_response(head=True)
+    assert head.status == status == full.status
+    if target != "/stats":  # its figures, and so its length, change from one request to the next
+        assert int(head.headers["content-length"]) == len(full.body) > 0
+    raw.get("/notes.txt")
+    try:
+        after = raw.read_response()
+    except (AssertionError, ValueError) as error:
+        raise AssertionError(f"after HEAD {target}, the next response did not parse ({error}): "
+                             "the HEAD answer carried a body") from None
+    assert after.status == 200 and after.body == "plain text, UTF-8: \u00e9t\u00e9\n".encode()
     raw.close()
 
 
