@@ -15,6 +15,7 @@ import time
 import pytest
 
 from harness import checks
+from harness.http_client import windows_path
 
 # How many echoes a client already served may have while a newcomer waits for its first. A
 # newcomer's accept and echo are a few completions; each echo of the other client is two more,
@@ -61,6 +62,42 @@ def test_every_connection_is_accepted_one_after_the_other(server):
                     f"was lost (not posted again after it completed), and every client after " \
                     f"the last one posted waits for ever"
                 assert checks.recv_exactly(newcomer, len(line)) == line
+    finally:
+        witness.close()
+
+
+@pytest.mark.needs("http")
+def test_every_http_connection_is_accepted_one_after_the_other(launch, stage, tmp_path):
+    """Stage 09's engine is stage 08's, accepts posted ahead included: the same test in HTTP.
+    Fifty newcomers one after the other, each asking for /hello, while a keep-alive connection
+    made before them asks for it again and again."""
+    root = tmp_path / "www"
+    root.mkdir()
+    server = launch.serve(stage, "--root", windows_path(root), "--idle-timeout", "600")
+    request = b"GET /hello HTTP/1.1\r\nHost: t\r\n\r\n"
+    witness = checks.connect(server.host, server.port)
+    try:
+        for number in range(1, 52):  # the witness is connection 1
+            with checks.connect(server.host, server.port) as newcomer:
+                newcomer.sendall(request)
+                for turn in range(WITNESS_ECHOES):
+                    readable, _, _ = select.select([newcomer], [], [], 0)
+                    if readable:
+                        break
+                    witness.sendall(request)
+                    answer = witness.recv(4096)
+                    while not answer.endswith(b"Hello from an I/O completion port.\n"):
+                        more = witness.recv(4096)
+                        assert more, "the witness's connection ended"
+                        answer += more
+                else:
+                    accepted = sum(1 for text in server.stdout_lines
+                                   if re.match(r"^client \d+ connected", text))
+                    raise AssertionError(
+                        f"connection {number + 1} was not answered while connection 1 was "
+                        f"answered {WITNESS_ECHOES} times; the server says it accepted "
+                        f"{accepted}: an accept was lost (not posted again after it completed)")
+                assert checks.recv_exactly(newcomer, 15) == b"HTTP/1.1 200 OK"
     finally:
         witness.close()
 
