@@ -11,56 +11,63 @@ import re
 import select
 import socket
 import time
+from typing import Callable
 
 import pytest
 
 from harness import checks
-from harness.http_client import windows_path
+from harness.http_client import RawConnection, windows_path
 
-# How many echoes a client already served may have while a newcomer waits for its first. A
-# newcomer's accept and echo are a few completions; each echo of the other client is two more,
-# queued behind them. A server that is slow to accept is echoing the other client a few times
-# meanwhile, not thousands; one that lost the accept never echoes the newcomer at all.
-WITNESS_ECHOES = 2000
+# How many round trips a client already served (the witness) may make while a newcomer waits
+# for its first answer. Accepting the newcomer and answering it are a few steps of the server's,
+# each witness round trip a few more, taken in turn with them. A server slow to accept answers
+# the witness a few times meanwhile (20 at most, seen here with stage 02, which starts a thread
+# per client); one that lost the accept never answers the newcomer at all.
+WITNESS_ROUND_TRIPS = 2000
 
 
-def echoed_before_the_witness_runs_out(newcomer: socket.socket,
-                                       witness: socket.socket) -> int | None:
-    """Echo `witness` until `newcomer` has bytes to read; returns how many echoes that took, or
-    None if it had none after WITNESS_ECHOES of them."""
-    for turn in range(WITNESS_ECHOES):
+def answered_before_the_witness_runs_out(newcomer: socket.socket,
+                                         witness_round_trip: Callable[[], None]) -> bool:
+    """Make witness round trips until `newcomer` has bytes to read: True, or False when it had
+    none after WITNESS_ROUND_TRIPS of them."""
+    for _ in range(WITNESS_ROUND_TRIPS):
         readable, _, _ = select.select([newcomer], [], [], 0)
         if readable:
-            return turn
-        witness.sendall(b"w")
-        assert checks.recv_exactly(witness, 1) == b"w", "the witness got another byte back"
-    return None
+            return True
+        witness_round_trip()
+    return False
+
+
+def accepted(server) -> int:
+    """The connections the server says it accepted, from its log."""
+    return sum(1 for line in server.stdout_lines if re.match(r"^client \d+ connected", line))
 
 
 @pytest.mark.needs("cycles", "concurrent")
 def test_every_connection_is_accepted_one_after_the_other(server):
     """Fifty clients one after the other, each sending a line, while a client connected before
-    them is echoed byte by byte: each newcomer is echoed before the other client has had
-    WITNESS_ECHOES echoes. Stage 08 keeps a number of AcceptEx calls posted ahead (16, unless
-    --accepts says otherwise) and must post each again once it completes; one that is not
-    posted again is an accept lost, and after as many connections as were posted, a newcomer
-    waits in the listener's backlog for ever, connected as far as TCP knows."""
+    them is echoed byte by byte: each newcomer is echoed before that witness has had
+    WITNESS_ROUND_TRIPS echoes. Stage 08 keeps a number of AcceptEx calls posted ahead (16,
+    unless --accepts says otherwise) and must post each again once it completes; one that is
+    not posted again is an accept lost, and after as many connections as were posted, a
+    newcomer waits in the listener's backlog for ever, connected as far as TCP knows."""
     witness = checks.connect(server.host, server.port)
-    try:
+
+    def witness_round_trip() -> None:
         witness.sendall(b"w")
-        assert checks.recv_exactly(witness, 1) == b"w", "the witness was not echoed"
+        assert checks.recv_exactly(witness, 1) == b"w", "the witness got another byte back"
+
+    try:
+        witness_round_trip()
         for number in range(2, 52):  # the witness is connection 1
             with checks.connect(server.host, server.port) as newcomer:
                 line = b"newcomer %d\n" % number
                 newcomer.sendall(line)
-                turns = echoed_before_the_witness_runs_out(newcomer, witness)
-                accepted = sum(1 for text in server.stdout_lines
-                               if re.match(r"^client \d+ connected", text))
-                assert turns is not None, \
+                assert answered_before_the_witness_runs_out(newcomer, witness_round_trip), \
                     f"connection {number} was not echoed while connection 1 was echoed " \
-                    f"{WITNESS_ECHOES} times; the server says it accepted {accepted}: an accept " \
-                    f"was lost (not posted again after it completed), and every client after " \
-                    f"the last one posted waits for ever"
+                    f"{WITNESS_ROUND_TRIPS} times; the server says it accepted {accepted(server)}: " \
+                    f"an accept was lost (not posted again after it completed), and every " \
+                    f"client after the last one posted waits for ever"
                 assert checks.recv_exactly(newcomer, len(line)) == line
     finally:
         witness.close()
@@ -75,28 +82,21 @@ def test_every_http_connection_is_accepted_one_after_the_other(launch, stage, tm
     root.mkdir()
     server = launch.serve(stage, "--root", windows_path(root), "--idle-timeout", "600")
     request = b"GET /hello HTTP/1.1\r\nHost: t\r\n\r\n"
-    witness = checks.connect(server.host, server.port)
+    witness = RawConnection(server.host, server.port)
+
+    def witness_round_trip() -> None:
+        witness.send(request)
+        assert witness.read_response().status == 200, "the witness was not answered"
+
     try:
-        for number in range(1, 52):  # the witness is connection 1
+        witness_round_trip()
+        for number in range(2, 52):  # the witness is connection 1
             with checks.connect(server.host, server.port) as newcomer:
                 newcomer.sendall(request)
-                for turn in range(WITNESS_ECHOES):
-                    readable, _, _ = select.select([newcomer], [], [], 0)
-                    if readable:
-                        break
-                    witness.sendall(request)
-                    answer = witness.recv(4096)
-                    while not answer.endswith(b"Hello from an I/O completion port.\n"):
-                        more = witness.recv(4096)
-                        assert more, "the witness's connection ended"
-                        answer += more
-                else:
-                    accepted = sum(1 for text in server.stdout_lines
-                                   if re.match(r"^client \d+ connected", text))
-                    raise AssertionError(
-                        f"connection {number + 1} was not answered while connection 1 was "
-                        f"answered {WITNESS_ECHOES} times; the server says it accepted "
-                        f"{accepted}: an accept was lost (not posted again after it completed)")
+                assert answered_before_the_witness_runs_out(newcomer, witness_round_trip), \
+                    f"connection {number} was not answered while connection 1 was answered " \
+                    f"{WITNESS_ROUND_TRIPS} times; the server says it accepted " \
+                    f"{accepted(server)}: an accept was lost (not posted again after it completed)"
                 assert checks.recv_exactly(newcomer, 15) == b"HTTP/1.1 200 OK"
     finally:
         witness.close()
