@@ -347,12 +347,14 @@ def test_a_link_to_a_sibling_whose_name_starts_with_the_roots_leads_out(launch, 
 DEVICE_NAMES = ["COM1.log", "LPT9", "con.txt", "NUL", "aux.html", "PRN", "com3"]
 
 
-def plant(path: Path, data: bytes) -> None:
-    """Write a file whose name Windows keeps for a device. Only the `\\\\?\\` form of a path
-    reaches the file system as it is spelled; any other form opens the device instead."""
+def plant(path: Path, data: bytes) -> Path:
+    """Write a file whose name Windows keeps for a device; returns the path to remove it by.
+    Only the `\\\\?\\` form of a path reaches the file system as it is spelled; any other
+    form opens the device instead (and pytest's clean-up of tmp_path could not remove it)."""
     if ON_WINDOWS:
         path = Path("\\\\?\\" + str(path.resolve()))
     path.write_bytes(data)
+    return path
 
 
 @pytest.mark.parametrize("name", DEVICE_NAMES)
@@ -366,16 +368,19 @@ def test_a_device_name_from_a_client_is_refused_by_its_name(launch, stage, tmp_p
     `/CON` with no such file there, and a 404 from the file system passes them)."""
     root = tmp_path / "www"
     root.mkdir()
-    plant(root / name, SECRET)
-    (root / "index.html").write_bytes(b"home\n")
-    server = launch.serve(stage, "--root", windows_path(root))
-    raw = RawConnection(server.host, server.port)
-    for target in (f"/{name}", f"/{name.lower()}", f"/{name.upper()}"):
-        raw.get(target)
-        response = raw.read_response()
-        assert response.status == 400, \
-            f"{target}, a device name, answered {response.status}: it reached the file system"
-        assert SECRET not in response.body
-    raw.get("/index.html")  # refused as a path, not as a request: the connection goes on
-    assert raw.read_response().body == b"home\n"
-    raw.close()
+    planted = plant(root / name, SECRET)
+    try:
+        (root / "index.html").write_bytes(b"home\n")
+        server = launch.serve(stage, "--root", windows_path(root))
+        raw = RawConnection(server.host, server.port)
+        for target in (f"/{name}", f"/{name.lower()}", f"/{name.upper()}"):
+            raw.get(target)
+            response = raw.read_response()
+            assert response.status == 400, \
+                f"{target}, a device name, answered {response.status}: it reached the file system"
+            assert SECRET not in response.body
+        raw.get("/index.html")  # refused as a path, not as a request: the connection goes on
+        assert raw.read_response().body == b"home\n"
+        raw.close()
+    finally:
+        planted.unlink()
