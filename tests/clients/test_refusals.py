@@ -76,12 +76,12 @@ def test_a_refused_client_gets_its_end_of_stream_at_once_and_is_named_by_its_add
                                                                                      stage):
     """The refusal's FIN, and the server's line about it.
 
-    The line names the client by getpeername() on the refused socket. Stage 08 takes the
-    socket from AcceptEx, and a socket accepted so "does not inherit the properties of the
-    socket associated with sListenSocket parameter until SO_UPDATE_ACCEPT_CONTEXT is set on the
-    socket" (AcceptEx, Remarks: https://learn.microsoft.com/en-us/windows/win32/api/mswsock/
-    nf-mswsock-acceptex); the option "should be set if the getpeername, getsockname, getsockopt,
-    or setsockopt functions are to be used on the accepted socket" (SOL_SOCKET socket options:
+    The line names the client by getpeername() on the refused socket. Stage 08 takes that
+    socket from AcceptEx, and a socket accepted so takes on the listener's properties only once
+    SO_UPDATE_ACCEPT_CONTEXT is set on it; only then does getpeername give the client's address
+    (AcceptEx, Remarks: https://learn.microsoft.com/en-us/windows/win32/api/mswsock/
+    nf-mswsock-acceptex; the option's entry in "SOL_SOCKET socket options" asks for it before
+    getpeername, getsockname, getsockopt or setsockopt is used on the accepted socket:
     https://learn.microsoft.com/en-us/windows/win32/winsock/sol-socket-socket-options).
     Without it, Windows fails getpeername (WSAENOTCONN) and the line says "from ?": so the line
     must name our real address and port. (Wine answers getpeername on such a socket all the
