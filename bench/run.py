@@ -302,6 +302,10 @@ class SyscallCounter:
         ready, _, _ = select.select([self.ack], [], [], 10)
         return bool(ready) and os.read(self.ack, 64).startswith(b"ack")
 
+    def ready(self) -> bool:
+        """Wait until perf is attached (it answers a ping), counting nothing yet."""
+        return self._command("ping")
+
     def enable(self) -> None:
         if self._command("enable"):
             self._enabled_at = time.monotonic()
@@ -312,6 +316,10 @@ class SyscallCounter:
 
     def per_second(self) -> float | None:
         """Stop perf; the system calls a second while it counted, or None if it did not."""
+        self.count = self._stop()
+        return self.count / self.seconds if self.count is not None and self.seconds else None
+
+    def _stop(self) -> int | None:
         self.process.send_signal(signal.SIGINT)
         try:
             self.process.wait(timeout=30)
@@ -320,12 +328,12 @@ class SyscallCounter:
             self.process.wait()
         os.close(self.control)
         os.close(self.ack)
-        if not self.seconds or not self.output.is_file():
+        if not self.output.is_file():
             return None
         for line in self.output.read_text().splitlines():
             fields = line.split(",")
             if len(fields) > 2 and fields[2] == SYSCALL_EVENT and fields[0].isdigit():
-                return int(fields[0]) / self.seconds
+                return int(fields[0])
         return None
 
 
@@ -423,6 +431,8 @@ def measure(server: Server, connections: int, size: int, args, wine: WineSession
         warmup_ms, duration_ms = windows_for(connections, args)
         counted = {"server": process.proc.pid, "wineserver": wineserver} if args.syscalls else {}
         counters = {who: SyscallCounter(pid, Path(folder)) for who, pid in counted.items() if pid}
+        for counter in counters.values():
+            counter.ready()  # attached before the load starts: its threads all counted
         result, sampled = None, {}
         try:
             loadgen = subprocess.Popen(

@@ -9,15 +9,17 @@ are skipped with a line when it is not there.
 """
 
 import json
-import socket
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from fake_echo_server import FakeEchoServer  # noqa: E402  (tests/bench/fake_echo_server.py)
+
 LOADGEN = REPO / "build" / "bench-native" / ("loadgen.exe" if sys.platform == "win32" else "loadgen")
 
 pytestmark = pytest.mark.skipif(
@@ -25,57 +27,6 @@ pytestmark = pytest.mark.skipif(
     reason=f"{LOADGEN.relative_to(REPO)} is not built (cmake -S bench -B build/bench-native)")
 
 WINDOW_MS = 500
-
-
-class FakeEchoServer:
-    """Echoes every byte, except that connection number `silent` (in the order accepted, from 0)
-    gets its first message echoed, so that the load generator counts it as connected,
-    and nothing after that: it is read and never answered."""
-
-    def __init__(self, silent: int | None = None):
-        self.silent = silent
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        self.clients: list[socket.socket] = []
-        self.stopping = False
-        self.acceptor = threading.Thread(target=self._accept, daemon=True)
-
-    def __enter__(self):
-        self.acceptor.start()
-        return self
-
-    def __exit__(self, *_):
-        self.stopping = True
-        self.listener.close()
-        for client in self.clients:
-            try:
-                client.close()
-            except OSError:
-                pass
-
-    def _accept(self):
-        index = 0
-        while not self.stopping:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
-            self.clients.append(client)
-            threading.Thread(target=self._serve, args=(client, index == self.silent),
-                             daemon=True).start()
-            index += 1
-
-    @staticmethod
-    def _serve(client: socket.socket, silent: bool):
-        echoed = 0
-        try:
-            while data := client.recv(65536):
-                if silent and echoed >= 64:
-                    continue  # read and dropped: this client's round trip never ends
-                client.sendall(data)
-                echoed += len(data)
-        except OSError:
-            pass
 
 
 def run_loadgen(port: int, connections: int, *extra: str) -> dict:
