@@ -661,6 +661,32 @@ def served_sentence(results, group: str) -> str:
     return text
 
 
+COST_CONNECTIONS = [100, 1000]
+
+
+def cost_sentences(results, group: str = "native", size: int = 64) -> list[str]:
+    """What a round trip costs the servers that serve with one thread, one against the other:
+    CPU microseconds and system calls, medians, the cheapest first; empty when not measured."""
+    found = []
+    single = [s["name"] for s in servers(results, group) if s["threads"] == 1]
+    for n in COST_CONNECTIONS:
+        costs = [(median(results, name, size, n, "server_us_per_rt"),
+                  median(results, name, size, n, "server_syscalls_per_rt"), name)
+                 for name in single]
+        costs = sorted((us, calls, name) for us, calls, name in costs if us is not None)
+        if len(costs) < 2:
+            continue
+        text = f"At {connections_text(n)}: " + "; ".join(
+            f"{who(name)} {num(us, 1)} µs" + (f", {num(calls, 2)} system calls"
+                                              if calls is not None else "")
+            for us, calls, name in costs) + f". The least CPU: {who(costs[0][2])}"
+        counted = [(calls, name) for _, calls, name in costs if calls is not None]
+        if counted:
+            text += f"; the fewest system calls: {who(min(counted)[1])}"
+        found.append(text + ".")
+    return found
+
+
 def fairness_sentence(results, n=1000, size=64) -> str:
     found = sorted((value, name) for name in names(results, "windows")
                    for value in [median(results, name, size, n, "fairness")] if value is not None)
@@ -994,6 +1020,12 @@ def results_block(results) -> str:
             if group == "native":
                 parts.append("#### Targets: the Linux twins against asio native with as many "
                              "threads\n\n" + native_targets(results))
+                costs = cost_sentences(results)
+                if costs:
+                    parts.append("#### What a round trip costs, one thread against one\n\n"
+                                 "Each server's CPU and system calls per round trip, 64-byte "
+                                 "messages, medians, the least CPU first:\n\n"
+                                 + "\n".join(f"- {line}" for line in costs))
             parts += group_tables(results, group)
     parts += [
         f"### HTTP: requests per second (wrk, {results.get('http_seconds', 2)} s a run, keep-alive)"

@@ -579,3 +579,22 @@ def test_the_header_says_how_the_run_was_pinned_and_counted():
     assert report.method_text({"pin": "none", "syscalls": None}) == (
         " Nothing was pinned to a core. System calls were not counted in this run.")
     assert report.method_text({}) == ""
+
+
+def test_one_thread_against_one_names_the_cheapest_round_trip():
+    found = fairness_results()
+    found["servers"].append(server("08 io_uring (Linux), 1 worker", [100, 1000], "native",
+                                   threads=1))
+    for n in (100, 1000):
+        found["points"].append(echo("08 io_uring (Linux), 1 worker", n, 150000.0,
+                                    server_us_per_rt=ranged(2.5, 2.9),
+                                    server_syscalls_per_rt=ranged(0.04, 0.06)))
+    lines = report.cost_sentences(found)
+    assert lines[1] == (
+        "At 1,000 connections: *08 io_uring (Linux), 1 worker* 2.7 µs, 0.05 system calls; "
+        "*asio native, 1 thread* 5.2 µs, 2.00 system calls. The least CPU: *08 io_uring "
+        "(Linux), 1 worker*; the fewest system calls: *08 io_uring (Linux), 1 worker*.")
+    # asio native with 2 threads is no part of it: one thread against one.
+    assert "2 threads" not in " ".join(lines)
+    assert "- " + lines[0] in report.results_block(found)
+    assert report.cost_sentences(results()) == []
