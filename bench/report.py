@@ -228,8 +228,38 @@ def fairness_table(results, server_names: list[str], n: int, size: int = 64) -> 
     return "\n".join(lines)
 
 
+# Issue 16's fairness targets, graded in the quick table against stage 07 of the same run.
+FAIR_SHARE, WORST_OF_07 = 0.8, 2.0
+
+
+def fairness_verdicts(results, n: int, size: int = 64) -> list[str]:
+    """Each server but stage 07 against the fairness targets, by its worst run: no connection
+    without a round trip, the slowest connection's share at least FAIR_SHARE, the worst round trip
+    at most WORST_OF_07 times stage 07's worst."""
+    points = echo_points(results)
+    reference = stage(results, "07")
+    mine07 = points.get((reference["name"], size, n)) if reference else None
+    found = []
+    for name in names(results):
+        point = points.get((name, size, n))
+        if (reference and name == reference["name"]) or not point or "starved" not in point:
+            continue
+        checks = [f"no connection without a round trip: {verdict(point['starved']['max'] == 0)}",
+                  f"share ≥ {FAIR_SHARE:g} in every run: "
+                  f"{verdict(point['fairness']['min'] >= FAIR_SHARE)}"]
+        if mine07 and "worst_us" in mine07 and "worst_us" in point:
+            limit = WORST_OF_07 * mine07["worst_us"]["max"]
+            checks.append(f"worst round trip ≤ {WORST_OF_07:g}× stage 07's "
+                          f"({duration(point['worst_us']['max'])} against "
+                          f"{duration(mine07['worst_us']['max'])}): "
+                          f"{verdict(point['worst_us']['max'] <= limit)}")
+        found.append(f"{who(name)}: " + "; ".join(checks) + ".")
+    return found
+
+
 def quick_fairness_table(results) -> str:
-    """bench/run.sh --quick-fairness's answer: every server side by side at each count run."""
+    """bench/run.sh --quick-fairness's answer: every server side by side at each count run, and
+    each against the fairness targets."""
     s = results["settings"]
     counts = sorted({p["connections"] for p in results["points"] if p["kind"] == "echo"})
     parts = []
@@ -238,6 +268,9 @@ def quick_fairness_table(results) -> str:
                      f"windows after a warm-up of at least {s['warmup_ms'] / 1000:g} s, "
                      f"{s['runs']} runs (ranges: smallest–largest run), {results['date']}:\n\n"
                      + fairness_table(results, names(results), n))
+        verdicts = fairness_verdicts(results, n)
+        if verdicts:
+            parts.append("\n".join(f"- {line}" for line in verdicts))
     return "\n\n".join(parts) if parts else "(no echo point in these results)"
 
 
@@ -524,9 +557,11 @@ def requests_side_by_side(results) -> str:
     asynchronous design adds and removes per echo."""
     counted = results.get("wineserver_requests", {}).get("servers", {})
     columns, empty = [], {}
-    for number in ("07", "08"):
+    for number in ("07", "08", "10"):
         server = stage(results, number)
         why = skipped(results, number)
+        if number == "10" and not server:
+            continue  # the last rung: a column only once it has run
         if server and server["name"] in counted:
             columns.append((server["name"], counted[server["name"]]))
         else:

@@ -154,6 +154,12 @@ def test_requests_per_echo_of_07_and_08_side_by_side():
     assert "| **all requests** | **9.0** | **6.5** | **13.6** |" in text
     missing = report.requests_side_by_side(results(requests={"07 IOCP server": 9.0}))
     assert "| **all requests** | **9.0** | not built |" in missing
+    # Stage 10, once run, stands beside 08.
+    found = results(with_08=True, requests={"07 IOCP server": 9.0, "08 async echo": 6.5,
+                                            "10 fast path": 5.0})
+    found["servers"].insert(4, server("10 fast path", [1000], threads=4))
+    assert report.requests_side_by_side(found).splitlines()[0] == (
+        "| request | 07 IOCP server | 08 async echo | 10 fast path |")
 
 
 # --- the native targets: the Linux twins against asio native with as many threads ------------
@@ -566,6 +572,17 @@ def test_the_quick_fairness_table_puts_every_server_side_by_side():
     assert text.startswith("1,000 connections, 64-byte closed loop, 3 s windows after a warm-up "
                            "of at least 0.5 s, 3 runs (ranges: smallest–largest run), 2026-01-01")
     assert "| 08 async echo | 4,300–4,700 | 0.00 | **743–746 of 1,000** | 3.5 s |" in text
+    assert text.endswith(
+        "- *08 async echo*: no connection without a round trip: **not met**; share ≥ 0.8 in every "
+        "run: **not met**; worst round trip ≤ 2× stage 07's (3.5 s against 1.9 s): met.")
+    # Stage 10 beside them, graded by its worst run: fair, but one run's tail too long.
+    found["servers"].append(server("10 fast path", [1000], threads=4))
+    found["points"].append(echo("10 fast path", 1000, 5000.0, starved=ranged(0, 0),
+                                worst_us=ranged(2e6, 3.9e6)))
+    found["points"][-1]["fairness"] = ranged(0.8, 0.9)
+    assert report.fairness_verdicts(found, 1000)[1] == (
+        "*10 fast path*: no connection without a round trip: met; share ≥ 0.8 in every run: "
+        "met; worst round trip ≤ 2× stage 07's (3.9 s against 1.9 s): **not met**.")
 
 
 def test_the_header_says_how_the_run_was_pinned_and_counted():
