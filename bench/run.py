@@ -178,7 +178,7 @@ def servers(build: Path, native: Path, linux: Path | None = None) -> list[Server
     return found
 
 
-def extra_servers(values: list[str], build: Path) -> list[Server]:
+def extra_servers(values: list[str]) -> list[Server]:
     """--extra NAME=PROGRAM [ARGUMENTS]: a server given by path, for example an older build of a
     stage to compare with (`old08=/work/old/stage08_async_echo.exe`). A .exe runs under Wine
     (here) as a Windows stage; with no arguments given it gets the --workers of stages 07 and 08,
@@ -561,7 +561,7 @@ def run_ladder(args) -> dict:
     build, native = Path(args.build_dir), Path(args.native_dir)
     # An --extra server is run whatever --stage and --group say: it was asked for by name.
     chosen, skipped = built([s for s in servers(build, native, Path(args.linux_dir))
-                             if wanted(s, args)] + extra_servers(args.extra, build))
+                             if wanted(s, args)] + extra_servers(args.extra))
     args.syscalls = not args.no_syscalls
     if args.syscalls and (why := syscalls_countable()):
         print(f"system calls not counted: {why}")

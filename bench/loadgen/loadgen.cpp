@@ -297,12 +297,12 @@ int run_closed_loop(const Options& options) {
     std::printf(
         "{\"mode\":\"closed-loop\",\"connections\":%d,\"size\":%zu,\"failed_connects\":%d,"
         "\"connect_seconds\":%.3f,\"warmup_seconds\":%.3f,\"warmup_round_trips\":%llu,"
-        "\"seconds\":%.3f,"
-        "\"round_trips\":%llu,\"rate\":%.1f,\"in_flight_at_end\":%llu,"
+        "\"seconds\":%.3f,\"round_trips\":%llu,\"rate\":%.1f,\"in_flight_at_end\":%llu,"
         "\"p50_us\":%.1f,\"p99_us\":%.1f,\"p999_us\":%.1f,\"worst_us\":%.1f,"
         "\"fairness\":%.3f,\"starved\":%d,\"errors\":%llu,\"loadgen_cpu\":%.3f}\n",
         options.connections, options.size, failed.load(), connect_seconds, warmup_seconds,
-        static_cast<unsigned long long>(warmup_round_trips), seconds, static_cast<unsigned long long>(total), total / seconds,
+        static_cast<unsigned long long>(warmup_round_trips), seconds,
+        static_cast<unsigned long long>(total), total / seconds,
         static_cast<unsigned long long>(in_flight_at_end), percentile(samples, 0.50),
         percentile(samples, 0.99), percentile(samples, 0.999), worst_us, fairness, starved,
         static_cast<unsigned long long>(errors), cpu / seconds);

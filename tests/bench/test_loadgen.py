@@ -20,7 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from fake_echo_server import FakeEchoServer  # noqa: E402  (tests/bench/fake_echo_server.py)
 
-LOADGEN = REPO / "build" / "bench-native" / ("loadgen.exe" if sys.platform == "win32" else "loadgen")
+LOADGEN = REPO / "build" / "bench-native" / (
+    "loadgen.exe" if sys.platform == "win32" else "loadgen")
 
 pytestmark = pytest.mark.skipif(
     not LOADGEN.is_file(),

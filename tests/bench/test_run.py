@@ -127,18 +127,18 @@ def test_an_extra_server_by_path_runs_like_the_stage_it_stands_for(trees, capsys
     build, native, linux = trees
     old = build / "old08.exe"
     old.write_bytes(b"")
-    extra, = run.extra_servers([f"old08={old}"], build)
+    extra, = run.extra_servers([f"old08={old}"])
     assert extra.name == "old08" and extra.group == "windows" and extra.stage
     assert extra.argv == [str(old), "--workers", str(2 * run.processors())]
     assert extra.threads == 2 * run.processors()
-    given, = run.extra_servers([f"one=/x/y.exe --workers 1"], build)
+    given, = run.extra_servers(["one=/x/y.exe --workers 1"])
     assert given.argv == ["/x/y.exe", "--workers", "1"] and given.threads == 1
-    native_one, = run.extra_servers(["twin=/x/stage08_io_uring --workers 1"], build)
+    native_one, = run.extra_servers(["twin=/x/stage08_io_uring --workers 1"])
     assert native_one.group == "native" and native_one.argv[1:] == ["--workers", "1"]
-    ready, skipped = run.built(run.extra_servers(["gone=/nowhere/old.exe"], build))
+    ready, skipped = run.built(run.extra_servers(["gone=/nowhere/old.exe"]))
     assert not ready and skipped[0]["why"].endswith("old.exe is not built")
     with pytest.raises(SystemExit):
-        run.extra_servers(["no-program="], build)
+        run.extra_servers(["no-program="])
 
 
 def test_quick_fairness_is_the_issue_table_and_rewrites_nothing():
