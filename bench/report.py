@@ -386,7 +386,11 @@ def why_missed(results, name: str, peer: str, size: int, n: int) -> str:
             f"{num(rate_b)} round trips a second ({times(rate_a / rate_b)}).")
     if "server_cpu" in mine and "server_cpu" in theirs:
         cores_a, cores_b = mine["server_cpu"]["median"], theirs["server_cpu"]["median"]
-        us_a, us_b = cores_a / rate_a * 1e6, cores_b / rate_b * 1e6
+        # Each run's own CPU per round trip where the run recorded it (the cost tables' figure),
+        # else the quotient of the medians.
+        us_a, us_b = (point["server_us_per_rt"]["median"] if "server_us_per_rt" in point
+                      else cores / rate * 1e6 for point, cores, rate in
+                      ((mine, cores_a, rate_a), (theirs, cores_b, rate_b)))
         text += (f" It spent {num(us_a, 1)} µs of CPU per round trip, {who(peer)} "
                  f"{num(us_b, 1)} µs, and kept {num(cores_a, 2)} cores busy against "
                  f"{num(cores_b, 2)}")
