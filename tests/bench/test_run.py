@@ -34,9 +34,12 @@ def test_a_stage_not_built_is_skipped_with_a_line(trees, capsys):
     ready, skipped = run.built(run.servers(build, native, linux))
     names = [s.name for s in ready]
     assert "07 IOCP server" in names and "08 async echo" not in names
-    assert [s["name"] for s in skipped if s["group"] == "windows"] == ["08 async echo"]
+    assert [s["name"] for s in skipped if s["group"] == "windows"] == ["08 async echo",
+                                                                      "10 fast path"]
     assert skipped[0]["why"].endswith("stage08_async_echo.exe is not built")
-    assert "skipped: 08 async echo (" in capsys.readouterr().out
+    assert skipped[1]["why"].endswith("stage10_fast_path.exe is not built")
+    out = capsys.readouterr().out
+    assert "skipped: 08 async echo (" in out and "skipped: 10 fast path (" in out
 
 
 def test_stage_08_runs_like_07_once_built(trees):
@@ -70,7 +73,8 @@ def test_native_programs_are_their_own_group_and_run_without_wine(trees):
     assert {s.threads for s in native_ready} == {1, run.processors(), 2 * run.processors()}
     assert all(not s.wine and s.argv[0] == str(native / "asio_echo") for s in native_ready)
     assert {s["name"] for s in skipped if s["group"] == "native"} == {
-        twin[1] for twin in run.LINUX_TWINS}
+        twin[1] for twin in run.LINUX_TWINS} | {
+        f"{twin[1]}, 1 worker" for twin in run.LINUX_TWINS if twin[3]}
     (linux / "stage07_epoll").write_bytes(b"")
     ready, _ = run.built(run.servers(build, native, linux))
     assert "07 epoll (Linux)" in [s.name for s in ready if s.group == "native"]
@@ -92,6 +96,87 @@ def test_the_twins_are_graded_against_a_native_peer_with_as_many_threads(trees):
         assert twin.threads in peers, twin.name
         assert peers[twin.threads].argv[-2:] == ["--threads", str(twin.threads)]
         assert twin.description()["threads"] == twin.threads
+
+
+def test_stage_10_is_picked_up_once_built(trees):
+    build, native, linux = trees
+    (build / "bin" / "stage10_fast_path.exe").write_bytes(b"")
+    ready, skipped = run.built(run.servers(build, native, linux))
+    stage10 = next(s for s in ready if s.name == "10 fast path")
+    stage07 = next(s for s in ready if s.name == "07 IOCP server")
+    assert stage10.argv[1:] == stage07.argv[1:3] and stage10.threads == stage07.threads
+    assert stage10.group == "windows" and stage10.connections == run.CONNECTIONS
+    assert "10 fast path" not in [s["name"] for s in skipped]
+
+
+@pytest.mark.skipif(run.ON_WINDOWS, reason="the native group is the Linux programs")
+def test_each_twin_with_workers_also_runs_with_one_beside_the_one_thread_peer(trees):
+    build, native, linux = trees
+    found = {s.name: s for s in run.servers(build, native, linux)}
+    for folder, name, _, per_processor in run.LINUX_TWINS:
+        if per_processor:
+            one = found[f"{name}, 1 worker"]
+            assert one.argv == [str(linux / f"stage{folder}"), "--workers", "1"]
+            assert one.threads == 1 and one.group == "native"
+        else:
+            assert f"{name}, 1 worker" not in found
+    assert found["asio native, 1 thread"].threads == 1
+
+
+def test_an_extra_server_by_path_runs_like_the_stage_it_stands_for(trees, capsys):
+    build, native, linux = trees
+    old = build / "old08.exe"
+    old.write_bytes(b"")
+    extra, = run.extra_servers([f"old08={old}"])
+    assert extra.name == "old08" and extra.group == "windows" and extra.stage
+    assert extra.argv == [str(old), "--workers", str(2 * run.processors())]
+    assert extra.threads == 2 * run.processors()
+    given, = run.extra_servers(["one=/x/y.exe --workers 1"])
+    assert given.argv == ["/x/y.exe", "--workers", "1"] and given.threads == 1
+    native_one, = run.extra_servers(["twin=/x/stage08_io_uring --workers 1"])
+    assert native_one.group == "native" and native_one.argv[1:] == ["--workers", "1"]
+    ready, skipped = run.built(run.extra_servers(["gone=/nowhere/old.exe"]))
+    assert not ready and skipped[0]["why"].endswith("old.exe is not built")
+    with pytest.raises(SystemExit):
+        run.extra_servers(["no-program="])
+
+
+def test_quick_fairness_is_the_issue_table_and_rewrites_nothing():
+    args = argparse.Namespace(extra=["old08=/x.exe"], group=None, connections=None, size=None,
+                              warmup_ms=300, duration_ms=1000, no_setup=False, no_http=False,
+                              no_requests=False, results=run.DEFAULT_RESULTS, stage=None)
+    run.quick_fairness(args)
+    assert (args.connections, args.size, args.group) == ([1000], [64], "windows")
+    assert (args.warmup_ms, args.duration_ms) == (500, 3000)
+    assert args.no_setup and args.no_http and args.no_requests
+    assert args.results.endswith("quick-fairness.json")
+    assert args.stage == ["07 ", "08 ", "10 "]
+    args.stage = ["07"]  # narrowed by hand: 07 and the extra servers only
+    run.quick_fairness(args)
+    assert args.stage == ["07"]
+
+
+@pytest.mark.parametrize("pin, wine, cores, expected", [
+    ("native", False, 2, ("0", "1")),
+    ("native", False, 8, ("0", "1-7")),
+    ("native", True, 2, (None, None)),      # under Wine: not unless --pin all
+    ("all", True, 4, ("0", "1-3")),
+    ("none", False, 2, (None, None)),
+    ("native", False, 1, (None, None)),     # one core: nothing to separate
+])
+def test_the_load_generator_and_the_server_are_pinned_apart(pin, wine, cores, expected):
+    if run.ON_WINDOWS or not run.shutil.which("taskset"):
+        pytest.skip("taskset pins on Linux")
+    server = run.Server("s", ["/x"], [1], wine=wine)
+    assert run.core_sets(server, argparse.Namespace(pin=pin), cores) == expected
+    assert run.on_cores(expected[1]) == (["taskset", "-c", expected[1]] if expected[1] else [])
+
+
+def test_the_cost_per_round_trip_is_cpu_and_calls_over_the_rate():
+    result = {"rate": 20000.0, "server_cpu": 0.5, "wineserver_cpu": None, "loadgen_cpu": 0.8}
+    assert run.costs(result, {"server": 100000.0}) == {
+        "server_us_per_rt": 25.0, "loadgen_us_per_rt": 40.0, "server_syscalls_per_rt": 5.0}
+    assert run.costs({"rate": 0}, {}) == {}
 
 
 def test_group_and_stage_select_servers(trees):
