@@ -220,11 +220,11 @@ def test_a_client_that_never_reads_is_ended_after_the_send_timeout_and_its_place
 
 @pytest.mark.needs("fair_under_load")
 def test_with_one_worker_every_client_is_served_before_any_gets_200_echoes(launch, stage):
-    """Fairness, counted: with a single worker and 50 clients that arrive at once and each keep
-    messages in flight, no client may have 200 echoes while another has had none. A worker that
-    takes packets first in, first out serves each client, and each accept, once per round; one
-    that goes on inline with a client whose operations succeed at once makes the others wait
-    behind it, and the clients still to be accepted wait longest."""
+    """Fairness, counted: with a single worker and 50 clients, each already served once and
+    each keeping many messages in flight, no client may have 200 echoes while another has had
+    none. A worker that takes packets first in, first out serves each client once per round;
+    one that goes on inline with a client whose operations succeed at once makes the others
+    wait behind it."""
     server = launch.serve(stage, "--workers", "1")
     checks.check_every_client_is_served_while_one_gets_many(server.host, server.port)
 

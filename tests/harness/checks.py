@@ -421,23 +421,30 @@ class RelentlessClient:
 
 def check_every_client_is_served_while_one_gets_many(host: str, port: int, clients: int = 50,
                                                      most: int = 200,
-                                                     in_flight: int = 16) -> None:
-    """`clients` connections, all arriving at once, each keeping `in_flight` 64-byte messages in
-    flight: as each echo comes back, the same message goes out again. By the time any one of
-    them has had `most` echoes, every other one must have had at least one.
+                                                     in_flight: int = 512) -> None:
+    """`clients` connections, each keeping `in_flight` 64-byte messages in flight: as each echo
+    comes back, the same message goes out again. By the time any one of them has had `most`
+    echoes, every other one must have had at least one.
 
-    Several messages in flight, not one: a client that waits for each echo before it sends the
-    next is never ready when the server reads again (this loop serves fifty of them), so no
-    operation of the server would ever succeed at once; with messages already waiting, they do,
-    as a fast client's do. A server that goes on with the clients in hand while the others'
-    packets wait behind them (an inline fast path without a fairness rule) serves some and
-    leaves the rest, the newcomers first, with nothing. The check says which, the moment the
-    first client reaches `most`: counts only, no clock. IO_TIMEOUT without any echo at all is
-    the only wait."""
+    First every client makes one round trip, so that all are accepted and served before the
+    count starts: the check is about clients the server already has, not about how soon it
+    accepts (stage 07 accepts on main, and how fast main gets its turn is the scheduler's
+    business). Then each sends its 32 KiB of messages at once: eight of the server's 4 KiB
+    reads, so every read the server starts finds bytes already waiting and every send finds
+    room, as a fast client's do. A server that goes on with the client in hand while the
+    others' packets wait behind it (an inline fast path without a fairness rule, or with a turn
+    of several reads) gives that one client hundreds of echoes before anyone else gets one. A
+    server that takes packets first in, first out gives each client one read's worth (64
+    echoes) per round. The check says which clients had none the moment the first reaches
+    `most`: counts only, no clock. IO_TIMEOUT without any echo at all is the only wait."""
     messages = [b"%03d:" % index + bytes(range(32, 92)) for index in range(clients)]
     size = len(messages[0])
     socks = [connect(host, port) for _ in range(clients)]
     try:
+        for index, (sock, message) in enumerate(zip(socks, messages)):
+            sock.sendall(message)
+            got = recv_exactly(sock, size)
+            assert got == message, f"client {index}: its first echo was {got!r}"
         by_fd = {sock.fileno(): index for index, sock in enumerate(socks)}
         pending = [b""] * clients
         echoes = [0] * clients
