@@ -47,6 +47,7 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstddef>
@@ -222,9 +223,13 @@ private:
 
 int main(int argc, char* argv[]) {
     net::ServerOptions options;
-    // Twice the processors, as stage 07 has: a worker blocked in a synchronous send() leaves the
-    // others to serve everyone else, and the extra workers stand by for those blocked.
-    unsigned workers = 2 * net::processor_count();
+    // One per processor, and at least two, where stage 07 has twice the processors: its port
+    // lets only one worker per processor run (the concurrency value) and keeps the others
+    // standing by for those blocked in send(). An epoll set has no such limit: every waiting
+    // worker takes events, so extra workers only split the batches and take turns on the
+    // processors. Two at least, so that a worker blocked in a synchronous send() leaves another
+    // to serve everyone else.
+    unsigned workers = std::max(2u, net::processor_count());
     unsigned max_clients = 10000;
     unsigned send_timeout_ms = 5000;
     net::CommandLine command_line(
