@@ -15,8 +15,9 @@ and reschedule interrupts per round trip on the whole machine (irq_vectors:resch
       uring1='build/linux-native/bin/stage08_io_uring --port {port} --workers 1'
 
 --pin: the load generator on core 0, the server on core 1 (taskset). Needs build/bench-native
-(bench/run.sh builds it) and build/linux-native (build_native). Medians and ranges at the end;
---json FILE keeps every run.
+(bench/run.sh builds it) and build/linux-native (build_native); --syscalls needs perf (Debian's
+package linux-perf) and the right to trace (root, or kernel.perf_event_paranoid <= 1). Medians
+and ranges at the end; --json FILE keeps every run.
 """
 import argparse
 import json
