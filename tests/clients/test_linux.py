@@ -260,6 +260,28 @@ def test_main_reaps_and_goes_on_when_the_kernel_says_ebusy(launch, stage, reques
 
 
 @pytest.mark.needs("provided_buffers")
+def test_ctrl_c_during_an_accept_pause_cancels_the_pause(launch, stage, request):
+    """While the descriptor limit is reached, the multishot accept fails with EMFILE and main
+    waits out a pause (a timeout on its ring) before it arms the accept again. Ctrl+C then must
+    cancel the pause, not wait for its end: the fault library stretches every pause to an hour,
+    so the server exits 0 only if it cancels."""
+    fault = demo(request, "uring_long_pause.so")
+    # A limit of six descriptors, all in use once it listens: stdin, stdout, stderr, the
+    # listener, main's ring and the one worker's. Every accept finds none free.
+    program = launch.program(stage)
+    server = launch.start_argv(["sh", "-c", 'ulimit -n 6 && exec env LD_PRELOAD="$0" "$@"',
+                                str(fault), str(program), *stage.extra_args, "--port", "0",
+                                "--workers", "1"])
+    server.wait_listening()
+    assert len(descriptors_of(server.proc.pid)) == 6, server.output_text()
+    with checks.connect(server.host, server.port):
+        server.wait_for_line(r"^accept failed: EMFILE .*; trying again in \d+ ms$")
+        assert server.stop() == 0, server.output_text()
+    assert not any(re.match(r"^client \d+ connected", line) for line in server.stdout_lines), \
+        server.output_text()
+
+
+@pytest.mark.needs("provided_buffers")
 @pytest.mark.parametrize("count", ["3", "1000"])
 def test_a_number_of_buffers_that_is_not_a_power_of_two_is_a_bad_argument(launch, stage, count):
     process = launch.start(stage, "--buffers", count)
