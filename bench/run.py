@@ -103,16 +103,18 @@ def processors() -> int:
 
 
 # The Linux twins of stages/linux/, built natively: folder, name in the tables, connection
-# counts, and worker threads per processor (None: one thread, the model has no workers). Their
-# defaults: 07 twice the processors, as stage 07 (a worker blocked in send() leaves the others to
-# serve); 08 one per processor (none of its workers ever waits on a client). bench/run.sh builds
+# counts, and their default worker count for this machine's processors (None: one thread, the
+# model has no workers). The twins' own defaults: 07 one worker per processor, at least two (a
+# worker blocked in send() leaves another to serve); 08 one per processor but one, at least one
+# (a ring's thread never waits on a client, and one processor stays for main, the kernel's
+# network work and, here, the load generator). bench/run.sh builds
 # stages/linux/ and expects each twin at <--linux-dir>/stageNN_<name>, the Windows stages'
 # naming without .exe.
 LINUX_TWINS = [
     ("01_blocking_echo", "01 blocking (Linux)", [1], None),
     ("04_poll", "04 poll (Linux)", CONNECTIONS, None),
-    ("07_epoll", "07 epoll (Linux)", CONNECTIONS, 2),
-    ("08_io_uring", "08 io_uring (Linux)", CONNECTIONS, 1),
+    ("07_epoll", "07 epoll (Linux)", CONNECTIONS, lambda cpus: max(2, cpus)),
+    ("08_io_uring", "08 io_uring (Linux)", CONNECTIONS, lambda cpus: max(1, cpus - 1)),
 ]
 
 
@@ -152,10 +154,10 @@ def servers(build: Path, native: Path, linux: Path | None = None) -> list[Server
     if ON_WINDOWS:  # the peers above already run natively, and the twins are Linux programs
         return found
     linux = linux or build.parent / "linux-native" / "bin"
-    for folder, name, connections, per_processor in LINUX_TWINS:
+    for folder, name, connections, default_workers in LINUX_TWINS:
         # A twin with workers gets their count on the command line (its own default), as 07 and
         # 08 do above, so that the native peer it is graded against has as many threads.
-        twin_workers = per_processor * processors() if per_processor else None
+        twin_workers = default_workers(processors()) if default_workers else None
         found.append(Server(name, [str(linux / f"stage{folder}")]
                             + (["--workers", str(twin_workers)] if twin_workers else []),
                             connections, wine=False,
@@ -164,8 +166,8 @@ def servers(build: Path, native: Path, linux: Path | None = None) -> list[Server
                             setup_concurrency=1 if connections == [1] else 32))
     # And each twin with workers run with one, beside asio native with one thread: one thread
     # against one is the comparison that says what the model costs, whatever the cores.
-    for folder, name, connections, per_processor in LINUX_TWINS:
-        if per_processor:
+    for folder, name, connections, default_workers in LINUX_TWINS:
+        if default_workers:
             found.append(Server(f"{name}, 1 worker", [str(linux / f"stage{folder}"), "--workers",
                                                       "1"], connections, wine=False, threads=1))
     # The native peer with one thread (like the single-threaded twins) and with every worker
