@@ -175,8 +175,9 @@ powershell_files() { find "$REPO/scripts" -name '*.ps1' | sort; }
 libcxx_files() {
   find "$REPO/common" "$REPO"/stages/[0-9][0-9]_* "$REPO/tests/unit" -maxdepth 1 -name '*.cpp' | sort
 }
-# What the Catch2 v3 build reads: the sources it compiles and the CMake files that say how.
-catch2_files() {
+# What the C++ checks read: the sources, the headers they include, the CMake files (and, for the
+# Catch2 v3 build, how to build them). A change to any of them runs the check again.
+cpp_inputs() {
   find "$REPO/common" "$REPO"/stages/[0-9][0-9]_* "$REPO/tests/unit" "$REPO/cmake" -maxdepth 1 \
        -type f \( -name '*.cpp' -o -name '*.h' -o -name '*.hpp' -o -name '*.txt' -o -name '*.cmake' -o -name '*.in' \) | sort
   echo "$REPO/CMakeLists.txt"
@@ -184,12 +185,17 @@ catch2_files() {
 
 # One check on the repository, skipped when what it reads has not changed since it passed.
 run_on_repository() {
-  local name=$1 list
-  mapfile -t list < <("${name}_files")
+  local name=$1 list inputs
+  if [ "$name" != catch2 ]; then mapfile -t list < <("${name}_files"); fi
+  # The stamp's key: what the check reads (for C++, the headers too), and the tools.
+  case $name in
+    libcxx|catch2) mapfile -t inputs < <(cpp_inputs) ;;
+    *) inputs=("${list[@]}") ;;
+  esac
   local tools
   tools="$(cat "$TOOLS_DIR/package-lock.json" "$TOOLS_DIR/check_powershell.mjs" "${BASH_SOURCE[0]}" | sha256sum)"
   local key
-  key="$(hash_of "${list[@]}") $tools $(clang++ --version | head -n 1)"
+  key="$(hash_of "${inputs[@]}") $tools $(clang++ --version | head -n 1)"
   if passed_before "$name" "$key"; then
     echo "$name: unchanged since it passed"
     return 0
