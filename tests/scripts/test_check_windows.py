@@ -89,6 +89,23 @@ def test_a_file_that_uses_std_vector_without_its_include_fails_against_libcxx(tm
     assert f"FAILED: {missing}" in output, output
 
 
+def test_what_mingw_gcc_forgives_the_libcxx_check_does_not(tmp_path):
+    # libstdc++'s <memory> brings std::min along (<algorithm>'s): the MinGW build takes this
+    # file; a library that gives only what <memory> must, libc++ here, does not.
+    source = tmp_path / "buffer.cpp"
+    source.write_text("#include <cstddef>\n#include <memory>\n"
+                      "std::unique_ptr<char[]> buffer_for(std::size_t wanted) {\n"
+                      "    return std::make_unique<char[]>(std::min(wanted, std::size_t{65536}));\n"
+                      "}\n")
+    gcc = subprocess.run(["x86_64-w64-mingw32-g++-posix", "-std=c++17", "-fsyntax-only",
+                          str(source)], capture_output=True, text=True)
+    assert gcc.returncode == 0, gcc.stderr
+    code, output = check("libcxx", source)
+    assert code == 1, output
+    assert "no member named 'min' in namespace 'std'" in output, output
+    assert f"FAILED: {source}" in output, output
+
+
 @pytest.mark.skipif(os.environ.get("CMAKE_CXX_COMPILER_LAUNCHER") != "ccache",
                     reason="a second build of Catch2 v3 from its sources: 3 to 4 minutes "
                            "without ccache (source /work/wt/ENV.sh or set "
