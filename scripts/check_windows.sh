@@ -89,9 +89,9 @@ passed_before() { [ -f "$CHECKS_DIR/$1.passed" ] && [ "$(cat "$CHECKS_DIR/$1.pas
 mark_passed() { mkdir -p "$CHECKS_DIR"; echo "$2" > "$CHECKS_DIR/$1.passed"; }
 hash_of() { { printf '%s\n' "$@"; cat -- "$@"; } | sha256sum | cut -d' ' -f1; }
 
-# The three tools are WebAssembly: node compiles it at once for a quick start, then again,
-# optimised, in the background, and waits for that at exit, 5 to 15 seconds of a busy machine
-# for a run that took half a second. --liftoff-only keeps the first, quick compilation only.
+# All three tools are WebAssembly, which node compiles twice: at once, quickly, and again,
+# optimised, in the background; at exit it waits for the second, 5 to 15 seconds on a busy
+# machine after a run of half a second. --liftoff-only keeps the first compilation only.
 run_node() { node --liftoff-only "$@"; }
 
 check_workflow() {
