@@ -25,6 +25,10 @@ HandlerState g_state;
 
 BOOL WINAPI console_handler(DWORD event) { return handle_console_event(event); }
 
+// CTRL_SHUTDOWN_EVENT, like CTRL_LOGOFF_EVENT, reaches only services: "interactive applications
+// are not present by the time the system sends this signal" (HandlerRoutine's page), so for a
+// stage started from a console this branch never runs. It stays, at no cost, because a program
+// that does get the event must answer it as it answers a closed window.
 bool ends_the_process(unsigned long event) {
     return event == CTRL_CLOSE_EVENT || event == CTRL_SHUTDOWN_EVENT;
 }

@@ -10,10 +10,11 @@ namespace net {
 // `on_stop` once, on a thread that Windows creates for the event (SetConsoleCtrlHandler), and
 // the program goes on so that main can shut down in order and return 0. The events are
 // Ctrl+C and Ctrl+Break, and two that end the process whatever the handler does: closing the
-// console window (CTRL_CLOSE_EVENT) and system shutdown. For those, the handler thread waits
-// after `on_stop` until main has finished the shutdown (this object is destroyed): Windows ends
-// the process as soon as the handler returns, or when its time is up (about 5 seconds for a
-// closed window). A logoff is declined: it reaches only services, and says not whose. A second
+// console window (CTRL_CLOSE_EVENT) and system shutdown (CTRL_SHUTDOWN_EVENT, which like a
+// logoff reaches only services: a stage started from a console never gets it). For those, the
+// handler thread waits after `on_stop` until main has finished the shutdown (this object is
+// destroyed): Windows ends the process as soon as the handler returns, or when its time is up
+// (about 5 seconds for a closed window). A logoff is declined: it reaches only services, and says not whose. A second
 // Ctrl+C gets Windows' default handling, which ends the process at once: the escape hatch for a
 // shutdown that hangs.
 //

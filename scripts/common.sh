@@ -30,9 +30,11 @@ PACKAGES=(g++-mingw-w64-x86-64-posix wine wine64 cmake make catch2 python3 pytho
 
 log() { printf '\n==> %s\n' "$*"; }
 
+# With arguments: those packages instead of PACKAGES (scripts/check_windows.sh's own).
 install_missing_packages() {
-  local missing=()
-  for package in "${PACKAGES[@]}"; do
+  local missing=() wanted=("${PACKAGES[@]}")
+  [ $# -gt 0 ] && wanted=("$@")
+  for package in "${wanted[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" ||
       missing+=("$package")
   done

@@ -5,16 +5,26 @@
 #   scripts\run.ps1 01 --port 0     stage 01 with its own arguments
 #   $env:PRESET = "windows-mingw"   before any of these, to build with MinGW-w64
 #
-# The exit code is the stage's (0 after Ctrl+C), or 2 with a usage line when the script cannot
-# start the stage asked for, as for a stage's own bad arguments.
-$ErrorActionPreference = "Stop"
+# Ctrl+C reaches every program of the console: the stage stops cleanly (it says so, and ends
+# with 0), and PowerShell stops this script as well, so the exit code you get is PowerShell's
+# for an interrupted script, not the stage's. Run the .exe in build\<preset>\bin yourself for
+# the stage's own exit code; do not capture this script's output (| Tee-Object, a pipe, a
+# variable): PowerShell then ends the stage as it stops the pipeline, with no clean stop.
+# Otherwise the exit code is the stage's (its --help, its bad arguments), the build's when the
+# build fails, or 2 with a usage line when the script cannot start the stage asked for.
+#
+# Failures of cmake are told by $LASTEXITCODE, not by $ErrorActionPreference = "Stop": Windows
+# PowerShell 5.1 turns the first stderr line of a native program into a terminating error when
+# the caller redirects this script's output (PowerShell issues #3996 and #4002; 7.2 changed it).
 $Preset = if ($env:PRESET) { $env:PRESET } else { "windows-msvc" }
-Set-Location (Split-Path -Parent $PSScriptRoot)
 
-# Not Write-Error: under ErrorActionPreference Stop it would end the script with exit code 1.
-function Stop-WithUsage($message) {
+function Write-Usage($message) {
     [Console]::Error.WriteLine("run.ps1: $message")
     [Console]::Error.WriteLine("usage: scripts\run.ps1 [NN] [stage arguments...]  (NN: default 07)")
+}
+
+function Stop-WithUsage($message) {
+    Write-Usage $message
     exit 2
 }
 
@@ -35,14 +45,30 @@ if ($stageArgs.Count -gt 0) {
     }
 }
 
-cmake --preset $Preset
-if ($LASTEXITCODE) { exit $LASTEXITCODE }
-cmake --build --preset $Preset
-if ($LASTEXITCODE) { exit $LASTEXITCODE }
-
-$exes = @(Get-ChildItem "build/$Preset/bin/stage${stage}_*.exe" -ErrorAction SilentlyContinue)
-if ($exes.Count -eq 0) { Stop-WithUsage "no stage $stage in build/$Preset/bin" }
-$exe = $exes[-1].FullName
-Write-Host "==> running $exe $stageArgs (Ctrl+C to stop)"
-& $exe @stageArgs
-exit $LASTEXITCODE
+# -LiteralPath: a folder name with [ or ] is a name, not a wildcard. Pop-Location in finally:
+# the caller's shell is back where it was, whatever happens here.
+Push-Location -LiteralPath (Split-Path -Parent $PSScriptRoot) -ErrorAction Stop
+try {
+    $code = 0
+    cmake --preset $Preset
+    if ($LASTEXITCODE) { $code = $LASTEXITCODE }
+    if ($code -eq 0) {
+        cmake --build --preset $Preset
+        if ($LASTEXITCODE) { $code = $LASTEXITCODE }
+    }
+    if ($code -eq 0) {
+        $exes = @(Get-ChildItem -Path "build/$Preset/bin" -Filter "stage${stage}_*.exe" -ErrorAction SilentlyContinue)
+        if ($exes.Count -eq 0) {
+            Write-Usage "no stage $stage in build/$Preset/bin"
+            $code = 2
+        } else {
+            $exe = $exes[-1].FullName
+            Write-Host "==> running $exe $stageArgs (Ctrl+C to stop)"
+            & $exe @stageArgs
+            $code = $LASTEXITCODE
+        }
+    }
+} finally {
+    Pop-Location
+}
+exit $code

@@ -9,9 +9,17 @@
 #     scripts\test.ps1 --exe PATH --as NN
 #
 # Needs CMake 3.21+, Ninja (Visual Studio ships both) and Python 3 with pytest
-# (py -m pip install pytest pytest-timeout). Catch2 v3 is fetched by CMake when not installed.
+# (python -m pip install pytest pytest-timeout). Catch2 v3 is fetched by CMake when not installed.
 # Arguments go to pytest, e.g.  scripts\test.ps1 --stage 01
-$ErrorActionPreference = "Stop"
+#
+# The Python that runs pytest: $env:PYTHON when set (a path, or a command on PATH), else the
+# launcher's newest Python 3 (py -3), else python. The launcher is missing with the Microsoft
+# Store's Python, conda and some installs, and may pick a Python without pytest: set PYTHON.
+#
+# Failures of cmake, ctest and Python are told by $LASTEXITCODE, not by
+# $ErrorActionPreference = "Stop": Windows PowerShell 5.1 turns the first stderr line of a native
+# program into a terminating error when the caller redirects this script's output (PowerShell
+# issues #3996 and #4002; 7.2 changed it).
 $Preset = if ($env:PRESET) { $env:PRESET } else { "windows-msvc" }
 
 # PowerShell passes an unquoted 01 as the number 1, and 01,03 as an array of two numbers
@@ -24,7 +32,7 @@ function Format-Stages($value) {
     ($numbers | ForEach-Object { if ($_ -match '^\d{1,2}$') { '{0:D2}' -f [int]$_ } else { $_ } }) -join ','
 }
 
-# A relative --exe PATH is relative to where you are: made absolute before Set-Location below.
+# A relative --exe PATH is relative to where you are: made absolute before Push-Location below.
 function Resolve-Program($path) {
     $ExecutionContext.SessionState.Path.GetUnresolvedProviderPathFromPSPath("$path")
 }
@@ -45,21 +53,38 @@ for ($i = 0; $i -lt $args.Count; $i++) {
     if ($arg -like '--exe*') { $ownProgram = $true }
 }
 
-Set-Location (Split-Path -Parent $PSScriptRoot)
-
-if ($ownProgram) {
-    py -m pytest tests @pytestArgs
-    exit $LASTEXITCODE
+if ($env:PYTHON) {
+    $python = @($env:PYTHON)
+} elseif (Get-Command py -ErrorAction SilentlyContinue) {
+    $python = @('py', '-3')
+} else {
+    $python = @('python')
 }
+$pythonArgs = @($python | Select-Object -Skip 1)
 
-cmake --preset $Preset
-if ($LASTEXITCODE) { exit $LASTEXITCODE }
-cmake --build --preset $Preset
-if ($LASTEXITCODE) { exit $LASTEXITCODE }
-
-$status = 0
-ctest --preset $Preset
-if ($LASTEXITCODE) { $status = 1 }
-py -m pytest tests --build-dir "build/$Preset" @pytestArgs
-if ($LASTEXITCODE) { $status = 1 }
+# -LiteralPath: a folder name with [ or ] is a name, not a wildcard. Pop-Location in finally:
+# the caller's shell is back where it was, whatever happens here.
+Push-Location -LiteralPath (Split-Path -Parent $PSScriptRoot) -ErrorAction Stop
+try {
+    $status = 0
+    if ($ownProgram) {
+        & $python[0] @pythonArgs -m pytest tests @pytestArgs
+        $status = $LASTEXITCODE
+    } else {
+        cmake --preset $Preset
+        if ($LASTEXITCODE) { $status = $LASTEXITCODE }
+        if ($status -eq 0) {
+            cmake --build --preset $Preset
+            if ($LASTEXITCODE) { $status = $LASTEXITCODE }
+        }
+        if ($status -eq 0) {
+            ctest --preset $Preset
+            if ($LASTEXITCODE) { $status = 1 }
+            & $python[0] @pythonArgs -m pytest tests --build-dir "build/$Preset" @pytestArgs
+            if ($LASTEXITCODE) { $status = 1 }
+        }
+    }
+} finally {
+    Pop-Location
+}
 exit $status

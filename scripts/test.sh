@@ -60,6 +60,13 @@ ctest --preset "$PRESET" || status=1
 log "unit tests of the Linux twins (ctest, native)"
 ctest --preset "$NATIVE_PRESET" || status=1
 
+# --- the Windows path's own checks (full run only) -------------------------------------------
+# What can be checked of it without Windows: the workflow, the PowerShell scripts, the C++
+# against a strict standard library, the unit tests with Catch2 v3 (scripts/check_windows.sh).
+log "checks of the Windows path (scripts/check_windows.sh)"
+"$REPO/scripts/check_windows.sh" || status=1
+# ----------------------------------------------------------------------------------------------
+
 log "fuzzing stage 09's HTTP parser (libFuzzer, ${FUZZ_SECONDS:-60} s)"
 "$REPO/tests/fuzz/run.sh" "${FUZZ_SECONDS:-60}" > "$BUILD_DIR/fuzz.log" 2>&1 || {
   tail -n 40 "$BUILD_DIR/fuzz.log"

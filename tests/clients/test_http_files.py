@@ -105,6 +105,30 @@ def test_a_hard_link_inside_the_root_to_a_file_outside_is_refused(launch, stage,
     assert get(server, "/plain.txt").body == b"one name\n"
 
 
+@pytest.mark.skipif(not ON_WINDOWS, reason="Windows only: a junction is an NTFS mount point "
+                    "(_winapi.CreateJunction); under Wine the files are Linux's, whose links the "
+                    "tests above cover")
+@pytest.mark.parametrize("target", ["/out/secret.txt", "/out", "/out/"])
+def test_a_junction_inside_the_root_does_not_lead_out(launch, stage, tmp_path, target):
+    """A junction, unlike a symbolic link, needs no privilege and no Developer Mode: anyone who
+    can write in the served folder can make one
+    (https://learn.microsoft.com/en-us/windows/win32/fileio/hard-links-and-junctions). The final
+    path of what it opens is outside the root: 404, as for a link."""
+    import _winapi  # Windows-only module of CPython's standard library
+
+    root = tmp_path / "www"
+    root.mkdir()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_bytes(SECRET)
+    _winapi.CreateJunction(str(outside), str(root / "out"))
+    server = launch.serve(stage, "--root", windows_path(root))
+    response = get(server, target)
+    assert response.status == 404, f"{target} through a junction answered {response.status}"
+    assert SECRET not in response.body
+    assert "location" not in response.headers
+
+
 # --- 8.3 short names -------------------------------------------------------------------------
 
 def short_name(launch, folder: Path, name: str) -> str | None:
