@@ -106,6 +106,10 @@ STAGES: list[Stage] = [
                                             "iocp_server", "send_holds_no_worker"}),
           settings={"cycles": 5000}),
     Stage("09", "09_http_server", frozenset({"http"})),
+    # Stage 08 with the skip mode and its fairness rule: every row of 08's, and the rule's own.
+    Stage("10", "10_fast_path", frozenset({"echo", "concurrent", "cycles", "max_clients_option",
+                                           "iocp_server", "send_holds_no_worker", "fast_path"}),
+          settings={"cycles": 5000}),
     # The Linux twins: each with its Windows twin's row, but for what the twin does otherwise.
     Stage("linux/01", "linux/01_blocking_echo", frozenset({"echo", "one_client_at_a_time",
                                                            "posix_signals"}),
