@@ -220,7 +220,6 @@ Packet take_packet(HANDLE port, DWORD timeout) {
 }
 // ANCHOR_END: packet
 
-// ANCHOR: handle_io
 // The fairness rule (in handle_io) is always on. Only a test build takes it out, to show the
 // trap it avoids (tests/clients/test_fast_path.py, notes/10_fast_path.md).
 #ifdef FAST_PATH_TEST_UNFAIR
@@ -229,6 +228,7 @@ constexpr bool fairness_rule = false;
 constexpr bool fairness_rule = true;
 #endif
 
+// ANCHOR: handle_io
 // One operation of the client is over — its packet came through the port, or it succeeded
 // inside the call that started it — so start the next: after a read, the send of what arrived;
 // after a send, the rest of it, or the next read. An operation that succeeds at once is handled
@@ -271,6 +271,7 @@ std::optional<Packet> handle_io(HANDLE port, ClientRegistry& registry, Counters&
             return taken;
         }
         // Done now: no packet will come for it, so its result is this worker's to handle.
+        // ANCHOR_END: handle_io
         // ANCHOR: fairness_rule
         // The fairness rule: not while other packets wait. A client whose next message is
         // always there when we read would have every operation succeed at once and keep this
@@ -291,10 +292,9 @@ std::optional<Packet> handle_io(HANDLE port, ClientRegistry& registry, Counters&
             }
         }
         // ANCHOR_END: fairness_rule
-        ok = true;
+        ok = true;  // round the loop again, with the result of the call that succeeded
     }
 }
-// ANCHOR_END: handle_io
 
 // ANCHOR: acceptor
 // AcceptEx wants room for each address plus 16 bytes (its documentation says so).
