@@ -8,6 +8,8 @@
 
 #include "common/winsock.h"
 
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -20,6 +22,13 @@
 namespace stage08 {
 
 constexpr ULONG buffer_size = 4096;
+
+using Clock = std::chrono::steady_clock;
+
+inline long long now_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch())
+        .count();
+}
 
 // ANCHOR: client_context
 // Everything the server keeps for one client: one operation in flight at a time — a read, or
@@ -44,15 +53,16 @@ struct ClientContext {
     bool sending = false;  // the operation in flight: false = WSARecv, true = WSASend
     DWORD to_send = 0;     // bytes of `buffer` to echo, and how many are sent already
     DWORD sent = 0;
-    // FILE_SKIP_COMPLETION_PORT_ON_SUCCESS is set on the socket: an operation that succeeds
-    // at once queues no packet (see main.cpp, post_recv).
-    bool skips_port_on_success = false;
+    // When the send in flight was posted (now_ms()); 0 while a read is in flight. Main reads
+    // it once a second to end a client that has taken nothing of its echo for the send timeout.
+    std::atomic<long long> send_posted_ms{0};
+    std::atomic<const char*> cancelled{nullptr};  // why another thread ended it, if one did
 };
 // ANCHOR_END: client_context
 
 // ANCHOR: client_registry
 // The live contexts, owned here: for the connection cap, and so that shutdown can reach every
-// client. The lock guards the map, and makes cancel_all() and destroy() exclusive: a socket is
+// client. The lock guards the map, and makes cancelling and destroy() exclusive: a socket is
 // never woken after it was closed (its handle value may already belong to another socket). The
 // I/O itself never happens under the lock.
 class ClientRegistry {
@@ -105,18 +115,28 @@ public:
     }
 
     // Shutdown: end every client without closing its socket (the worker that sees its last
-    // completion does that), and take no new ones. shutdown(SD_BOTH) makes every later WSARecv
-    // or WSASend fail at once (WSAESHUTDOWN), and CancelIoEx ends the operation in flight. So
-    // every context soon has a completion, or a failed call, that tells its worker to destroy
-    // it.
+    // completion does that), and take no new ones.
     void cancel_all() {
         std::lock_guard<std::mutex> lock(mutex_);
         closed_ = true;
-        for (auto& entry : live_) {
-            ::shutdown(entry.first->socket, SD_BOTH);
-            ::CancelIoEx(reinterpret_cast<HANDLE>(entry.first->socket), nullptr);
-        }
+        for (auto& entry : live_) cancel_locked(*entry.first, "server stopping");
     }
+
+    // ANCHOR: cancel_stalled_sends
+    // The send timeout: end every client whose send has been in flight since before
+    // `deadline_ms`, as cancel_all() ends them all. Returns how many it ended.
+    std::size_t cancel_stalled_sends(long long deadline_ms) {
+        std::size_t ended = 0;
+        std::lock_guard<std::mutex> lock(mutex_);
+        for (auto& entry : live_) {
+            const long long posted = entry.first->send_posted_ms;
+            if (posted != 0 && posted < deadline_ms &&
+                cancel_locked(*entry.first, "send timed out"))
+                ++ended;
+        }
+        return ended;
+    }
+    // ANCHOR_END: cancel_stalled_sends
 
     // Shutdown: wait until the last context has been destroyed.
     void wait_until_empty() {
@@ -130,6 +150,20 @@ public:
     }
 
 private:
+    // ANCHOR: cancel_locked
+    // shutdown(SD_BOTH) makes every later WSARecv or WSASend fail at once (WSAESHUTDOWN), and
+    // CancelIoEx ends the operation in flight. So the context soon has a completion, or a
+    // failed call, that tells its worker to destroy it — saying `why`. False if it was ended
+    // already.
+    static bool cancel_locked(ClientContext& context, const char* why) {
+        const char* none = nullptr;
+        if (!context.cancelled.compare_exchange_strong(none, why)) return false;
+        ::shutdown(context.socket, SD_BOTH);
+        ::CancelIoEx(reinterpret_cast<HANDLE>(context.socket), nullptr);
+        return true;
+    }
+    // ANCHOR_END: cancel_locked
+
     const std::size_t capacity_;
     std::mutex mutex_;
     std::condition_variable emptied_;

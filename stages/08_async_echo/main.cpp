@@ -1,6 +1,7 @@
 // Stage 08 — the fully asynchronous IOCP echo server: AcceptEx and WSASend.
 //
-// Base: stage 07. New since then: the two limits that stage 07 kept on purpose, lifted.
+// Base: stage 07. New since then: the two limits that stage 07 kept on purpose, lifted, and
+// its send timeout kept.
 //   - AcceptEx instead of accept(): several accepts are posted on the listener before any
 //     client arrives (--accepts, default 16). Each completes to the port like a read, and the
 //     worker that takes it starts the new client — what stage 07's accept loop did — and posts
@@ -10,20 +11,21 @@
 //     not read holds its own pending send and its 4 KiB, never a worker. Each client still has
 //     one operation in flight — its read, or the send of what it read — so a client whose echo
 //     is not sent yet is not read from: back-pressure, and no queue that can grow.
-//   - FILE_SKIP_COMPLETION_PORT_ON_SUCCESS: an operation that succeeds at once queues no packet
-//     any more; the worker goes straight on with it, by the same code path as a packet — for
-//     a turn of 16 operations, then it queues the result to the port itself, so that a client
-//     whose operations always succeed at once cannot keep a worker from the others.
+//   - The send timeout: SO_SNDTIMEO bounds a blocking send() only, so main now ends, once a
+//     second, a client whose send has been in flight for --send-timeout-ms.
+// Every completion, however fast it came, is a packet through the port, taken first in,
+// first out: each client waits its turn behind the packets already queued.
 //
 //   a worker:  GetQueuedCompletionStatus -> an accept completed: start the client (first
 //              WSARecv), post the accept again | a read completed: WSASend the bytes | a send
 //              completed: send the rest, or post the next WSARecv; on 0 bytes or a failure,
 //              free the client
-//   main:      post the accepts -> wait for Ctrl+C -> stop accepting -> cancel every client ->
-//              wait until the workers have freed them all -> one exit packet per worker
+//   main:      post the accepts -> wait for Ctrl+C, ending stalled sends once a second -> stop
+//              accepting -> cancel every client -> wait until the workers have freed them all
+//              -> one exit packet per worker
 //
-// What it still leaves out: a protocol. The bytes are echoed as they come; stage 09 parses
-// HTTP/1.1 on this engine.
+// What it still leaves out: a protocol (stage 09 parses HTTP/1.1 on this engine), and the
+// fast path of an operation that succeeds at once (stage 10).
 //
 // Build without CMake, from the repository root:
 //   g++ -std=c++17 -O2 -I. stages/08_async_echo/main.cpp common/*.cpp -o stage08_async_echo.exe -lws2_32 -static
@@ -104,80 +106,59 @@ bool load_extension(SOCKET s, GUID id, Function& function) {
 }
 // ANCHOR_END: extensions
 
-// ANCHOR: skip_port_on_success
-// FILE_SKIP_COMPLETION_PORT_ON_SUCCESS may be set on a socket only when the TCP provider hands
-// out real file handles ("IFS handles"): a layered provider that does not could lose
-// completions. Microsoft's page says how to tell: every protocol entry WSAEnumProtocols returns
-// has XP1_IFS_HANDLES set. Checked once; false means every operation queues a packet, as in
-// stage 07.
-bool provider_allows_skipping_the_port() {
-    static const bool allowed = [] {
-        int protocols[] = {IPPROTO_TCP, 0};
-        DWORD size = 0;
-        WSAEnumProtocolsW(protocols, nullptr, &size);  // how big the list is
-        std::vector<char> buffer(size);
-        auto* entries = reinterpret_cast<WSAPROTOCOL_INFOW*>(buffer.data());
-        const int count = WSAEnumProtocolsW(protocols, entries, &size);
-        if (count <= 0) return false;
-        return std::all_of(entries, entries + count, [](const WSAPROTOCOL_INFOW& entry) {
-            return (entry.dwServiceFlags1 & XP1_IFS_HANDLES) != 0;
-        });
-    }();
-    return allowed;
-}
-// ANCHOR_END: skip_port_on_success
-
 // ANCHOR: post_recv
 // As in stage 06: SOCKET_ERROR with WSA_IO_PENDING means "started", not "failed".
 bool io_failed(int result) { return result == SOCKET_ERROR && WSAGetLastError() != WSA_IO_PENDING; }
 
-// How a call that starts an operation came back. A failure means no packet will ever come, so
-// the caller must clean up now — and only the caller, and only once. A success at once (0)
-// queues a packet like a pending operation does — unless FILE_SKIP_COMPLETION_PORT_ON_SUCCESS
-// is set on the socket: then no packet comes, and the caller must handle the result itself.
-enum class Outcome { pending, done_now, failed };
-
-Outcome outcome_of(int result, const ClientContext& context) {
-    if (io_failed(result)) return Outcome::failed;
-    return result == 0 && context.skips_port_on_success ? Outcome::done_now : Outcome::pending;
-}
-
-// Start the client's next read. On Outcome::done_now, `bytes` is how much arrived.
-Outcome post_recv(ClientContext& context, DWORD& bytes) {
+// Start the client's next read. A return of 0 (the data was already there) and a pending read
+// both mean that a completion packet will be queued. A failure means no packet will ever come
+// for this read, so the caller must clean up now — and only the caller, and only once.
+bool post_recv(ClientContext& context) {
     context.sending = false;
+    context.send_posted_ms = 0;
     context.overlapped = OVERLAPPED{};
     context.wsabuf.buf = context.buffer;
     context.wsabuf.len = stage08::buffer_size;
     DWORD flags = 0;
     const int result =
-        WSARecv(context.socket, &context.wsabuf, 1, &bytes, &flags, &context.overlapped, nullptr);
-    return outcome_of(result, context);
+        WSARecv(context.socket, &context.wsabuf, 1, nullptr, &flags, &context.overlapped, nullptr);
+    return !io_failed(result);
 }
 
-// Start sending the part of the buffer not sent yet. On Outcome::done_now, `bytes` is how much
-// the system took.
-Outcome post_send(ClientContext& context, DWORD& bytes) {
+// Start sending the part of the buffer not sent yet: the same promise as post_recv's. The
+// send may complete having taken fewer bytes than asked; handle_io then sends the rest.
+bool post_send(ClientContext& context) {
     context.sending = true;
+    context.send_posted_ms = stage08::now_ms();  // the send timeout counts from here
     context.overlapped = OVERLAPPED{};
     context.wsabuf.buf = context.buffer + context.sent;
     context.wsabuf.len = context.to_send - context.sent;
+#ifdef ECHO_TEST_SEND_CAP
+    // A test build only (tests/clients/test_iocp_server.py): every send asks for at most this
+    // many bytes, so that each echo takes several sends, as a short send would make it.
+    context.wsabuf.len = std::min<ULONG>(context.wsabuf.len, ECHO_TEST_SEND_CAP);
+#endif
     const int result =
-        WSASend(context.socket, &context.wsabuf, 1, &bytes, 0, &context.overlapped, nullptr);
-    return outcome_of(result, context);
+        WSASend(context.socket, &context.wsabuf, 1, nullptr, 0, &context.overlapped, nullptr);
+    return !io_failed(result);
 }
 // ANCHOR_END: post_recv
 
 // ANCHOR: finish
 // The client is done and nothing of it is in flight: free it, then say why — `what` ended it,
 // and `error` (when not 0) is the Winsock or Windows error code that says why. The context goes
-// first, before anything that allocates: whatever happens next, it must be gone. At shutdown
-// the reason is ours, whatever the completion looked like. `abortive`: see destroy().
+// first, before anything that allocates: whatever happens next, it must be gone. At shutdown,
+// or after the send timeout, the reason is ours, whatever the completion looked like.
+// `abortive`: see destroy().
 void finish(ClientRegistry& registry, const Counters& counters, ClientContext* context,
             const char* what, int error = 0, bool abortive = false) {
+    const char* cancelled = context->cancelled;
     const std::uint64_t id = context->id;
     const std::size_t live = registry.destroy(context, abortive);
     if (counters.stopping) {
         net::log("client ", id, " disconnected: server stopping (", live, " live)");
+    } else if (cancelled) {
+        net::log("client ", id, " disconnected: ", cancelled, " (", live, " live)");
     } else if (error != 0) {
         net::log("client ", id, " disconnected: ", what, ": ", net::error_text(error), " (", live,
                  " live)");
@@ -188,63 +169,41 @@ void finish(ClientRegistry& registry, const Counters& counters, ClientContext* c
 // ANCHOR_END: finish
 
 // ANCHOR: handle_io
-// How many operations of one client a worker handles in a row, as they succeed at once, before
-// the others get their turn (handle_io).
-constexpr int operations_per_turn = 16;
-
-// One operation of the client is over — its packet came through the port, or it succeeded
-// inside the call that started it — so start the next: after a read, the send of what arrived;
-// after a send, the rest of it, or the next read. An operation that succeeds at once is handled
-// by going round this loop again: the same code, whichever way the result came.
-void handle_io(HANDLE port, ClientRegistry& registry, Counters& counters, ClientContext* context,
-               bool ok, int error, DWORD bytes) {
-    int operations = 0;  // handled inline, in this turn
-    for (;;) {
-        if (!ok) {  // a reset, or our own cancellation at shutdown: that client is done
-            // After a failed send, closed with a reset: the bytes it never read go with it.
-            finish(registry, counters, context, context->sending ? "send failed" : "read failed",
-                   error, context->sending);
-            return;
-        }
-        Outcome next;
-        if (!context->sending) {
-            if (bytes == 0) {  // the FIN: all it sent has been echoed already
-                finish(registry, counters, context, "closed by the client");
-                return;
-            }
-            context->to_send = bytes;
-            context->sent = 0;
-            next = post_send(*context, bytes);
-        } else {
-            context->sent += bytes;
-            counters.bytes_echoed += bytes;
-            // A send may complete with fewer bytes than asked: send the rest before reading.
-            next = context->sent < context->to_send ? post_send(*context, bytes)
-                                                    : post_recv(*context, bytes);
-        }
-        if (next == Outcome::pending) return;  // a packet will come: the context is not ours
-        if (next == Outcome::failed) {
-            const int failure = WSAGetLastError();
-            finish(registry, counters, context,
-                   context->sending ? "WSASend failed" : "WSARecv failed", failure);
-            return;
-        }
-        // Done now: no packet will come for it, so go on with it here — for a turn. A client
-        // that always has bytes waiting, and reads its echo as fast as it comes, would have
-        // every operation succeed at once and keep this worker for as long as it kept up,
-        // while the packets of the others waited in the port. After a turn, its result goes to
-        // the back of the port's queue as a packet of our own, as if the operation had pended.
-        if (++operations == operations_per_turn) {
-            if (PostQueuedCompletionStatus(port, bytes, client_key, &context->overlapped))
-                return;  // a packet will come: the context is not ours
-            operations = 0;  // the port took none (out of memory): another turn here
-        }
-        ok = true;
+// One operation of the client is over, and its packet came through the port: start the next.
+// After a read, the send of what arrived; after a send, the rest of it, or the next read.
+void handle_io(ClientRegistry& registry, Counters& counters, ClientContext* context, bool ok,
+               int error, DWORD bytes) {
+    if (!ok) {  // a reset, or our own cancellation: that client is done
+        // After a failed send, closed with a reset: the bytes it never read go with it.
+        finish(registry, counters, context, context->sending ? "send failed" : "read failed",
+               error, context->sending);
+        return;
     }
+    bool posted;
+    if (!context->sending) {
+        if (bytes == 0) {  // the FIN: all it sent has been echoed already
+            finish(registry, counters, context, "closed by the client");
+            return;
+        }
+        context->to_send = bytes;
+        context->sent = 0;
+        posted = post_send(*context);
+    } else {
+        context->sent += bytes;
+        counters.bytes_echoed += bytes;
+        // A send may complete with fewer bytes than asked: send the rest before reading.
+        posted = context->sent < context->to_send ? post_send(*context) : post_recv(*context);
+    }
+    // Posted: a packet will come, and another worker may already be handling it: the context
+    // is not ours any more. Not posted: no packet will ever come, so the client ends here.
+    if (!posted)
+        finish(registry, counters, context, context->sending ? "WSASend failed" : "WSARecv failed",
+               WSAGetLastError());
 }
 // ANCHOR_END: handle_io
 
 // ANCHOR: acceptor
+// ANCHOR: accept_op
 // AcceptEx wants room for each address plus 16 bytes (its documentation says so).
 constexpr DWORD address_space = sizeof(sockaddr_in6) + 16;
 
@@ -265,6 +224,7 @@ static_assert(std::is_standard_layout_v<AcceptOp> && offsetof(AcceptOp, overlapp
 // that reset before it was taken is forgotten and the accept posted again at once; an error
 // that retrying cannot mend stops the server (failed()). Everything here happens under one
 // lock, taken by the workers and by main; an accept is a rare event next to reads and sends.
+// ANCHOR_END: accept_op
 class Acceptor {
 public:
     Acceptor(SOCKET listener, int family, const Extensions& extensions, unsigned count)
@@ -283,6 +243,7 @@ public:
         for (auto& op : ops_) post_locked(*op);
     }
 
+    // ANCHOR: accept_complete
     // A worker: the AcceptEx of `op` completed (`ok`) or failed. Returns the connected socket,
     // now the caller's, with the client's address in `peer` — or INVALID_SOCKET. The op is
     // posted again either way (unless the server is stopping). Allocates nothing and throws
@@ -319,6 +280,7 @@ public:
         post_locked(op);  // keep the same number of accepts ahead
         return s;
     }
+    // ANCHOR_END: accept_complete
 
     // main: post again the ops whose pause is over. Returns how long main may wait before the
     // next one is due (INFINITE when none is waiting).
@@ -365,6 +327,7 @@ private:
         Clock::time_point due;
     };
 
+    // ANCHOR: accept_post
     // One AcceptEx, with a fresh socket. With no receive buffer (0), it completes as soon as
     // a client connects rather than when it first sends: a client that connects and stays
     // silent must not hold an accept.
@@ -381,7 +344,7 @@ private:
             if (extensions_.accept_ex(listener_, op.socket, op.addresses, 0, address_space,
                                       address_space, &bytes, &op.overlapped) ||
                 WSAGetLastError() == ERROR_IO_PENDING) {
-                ++in_flight_;  // TRUE or pending: a packet will come either way (no skip mode)
+                ++in_flight_;  // TRUE or pending: a packet will come either way
                 return;
             }
             const int error = WSAGetLastError();
@@ -389,6 +352,7 @@ private:
             if (!after_failure(op, error)) return;
         }
     }
+    // ANCHOR_END: accept_post
 
     // An accept failed with `error` (common/accept_errors.h writes the line). True: post it
     // again now. Otherwise it waits for main to post it after a pause, or the server has
@@ -458,20 +422,10 @@ void handle_new_client(SOCKET s, const sockaddr_storage& peer, HANDLE port,
                static_cast<int>(GetLastError()));
         return;
     }
-    // ...except for operations that succeed at once, from now on (see post_recv).
-    context->skips_port_on_success =
-        provider_allows_skipping_the_port() &&
-        SetFileCompletionNotificationModes(reinterpret_cast<HANDLE>(context->socket),
-                                           FILE_SKIP_COMPLETION_PORT_ON_SUCCESS);
-    // The first read. Once it is pending, another worker may finish and free the context at
+    // The first read. Once it is posted, another worker may finish and free the context at
     // any moment: this one does not touch it again.
-    DWORD bytes = 0;
-    const Outcome first = post_recv(*context, bytes);
-    if (first == Outcome::failed) {
+    if (!post_recv(*context))
         finish(registry, counters, context, "WSARecv failed", WSAGetLastError());
-    } else if (first == Outcome::done_now) {
-        handle_io(port, registry, counters, context, true, 0, bytes);
-    }
 }
 // ANCHOR_END: handle_new_client
 
@@ -481,15 +435,15 @@ void handle_new_client(SOCKET s, const sockaddr_storage& peer, HANDLE port,
 //   1. TRUE, lpOverlapped set:    an operation completed; for a read, `bytes` is how much
 //                                 arrived, 0 = the FIN;
 //   2. FALSE, lpOverlapped set:   an operation completed with an error — a reset, or our own
-//                                 cancellation at shutdown. Which error does not matter: that
-//                                 client (or that accept) is done, the worker goes on;
+//                                 cancellation (at shutdown, or a timeout). Which error does
+//                                 not matter: that client (or that accept) is done, the
+//                                 worker goes on;
 //   3. FALSE, lpOverlapped null, GetLastError() == WAIT_TIMEOUT: nothing within the timeout
 //                                 (we wait INFINITE, so it does not happen);
 //   4. FALSE, lpOverlapped null, another error: the wait itself failed, for instance because
 //                                 the port was closed. The worker cannot go on.
-// And a packet with lpOverlapped null and TRUE is our exit packet. A packet that ends a
-// client's turn (handle_io) is outcome 1 too: we posted it, with the client's OVERLAPPED.
-// The key says whose the OVERLAPPED is: a client's, or an accept's.
+// And a packet with lpOverlapped null and TRUE is our exit packet. The key says whose the
+// OVERLAPPED is: a client's, or an accept's.
 void worker_loop(HANDLE port, Acceptor& acceptor, ClientRegistry& registry, Counters& counters,
                  unsigned max_clients) {
     for (;;) {
@@ -513,7 +467,7 @@ void worker_loop(HANDLE port, Acceptor& acceptor, ClientRegistry& registry, Coun
             continue;
         }
         auto* context = reinterpret_cast<ClientContext*>(overlapped);  // OVERLAPPED is first
-        handle_io(port, registry, counters, context, ok != FALSE, error, bytes);
+        handle_io(registry, counters, context, ok != FALSE, error, bytes);
         // Once the next operation is pending, another worker may already be handling its
         // completion — and may free the context. handle_io does not touch it after that.
     }
@@ -526,8 +480,7 @@ void worker_loop(HANDLE port, Acceptor& acceptor, ClientRegistry& registry, Coun
 //      are cancelled, and their completions are waited for.
 //   2. End every client (ClientRegistry::cancel_all): each pending read or send completes with
 //      an error, every later call on a client socket fails at once, and no new client is
-//      created. (A client whose turn ended has a packet of our own queued instead: it comes
-//      as a success, and the next call on its socket fails.)
+//      created.
 //   3. Wait until the workers have freed every context: only then is no operation in flight,
 //      and no OVERLAPPED or buffer of ours the kernel's any more. The workers must still be
 //      running for this, since they are the ones who dequeue those completions.
@@ -572,6 +525,7 @@ int main(int argc, char* argv[]) {
     unsigned workers = 2 * net::processor_count();
     unsigned max_clients = 10000;
     unsigned accepts = 16;
+    unsigned send_timeout_ms = 5000;
     net::CommandLine command_line(
         "stage08_async_echo",
         "A fully asynchronous TCP echo server: AcceptEx, overlapped WSARecv and WSASend, an I/O "
@@ -581,6 +535,10 @@ int main(int argc, char* argv[]) {
     command_line.add_option("--max-clients", "N", "clients served at once; more are refused",
                             max_clients, 1, 1000000);
     command_line.add_option("--accepts", "N", "AcceptEx calls kept posted ahead", accepts, 1, 1024);
+    command_line.add_option("--send-timeout-ms", "MS",
+                            "a client that takes nothing of its echo for this long is "
+                            "disconnected (checked once a second)",
+                            send_timeout_ms, 1, 3600000);
     if (const auto exit_code = command_line.parse_or_exit_code(argc, argv)) return *exit_code;
 
     try {
@@ -626,11 +584,6 @@ int main(int argc, char* argv[]) {
         });
         OrderlyShutdown orderly_shutdown(acceptor, registry, pool, counters);
         // ANCHOR_END: create_port
-        // Asked once, here: the answer allocates, and a worker must not run out of memory
-        // on its way to a new client's first read.
-        net::log(provider_allows_skipping_the_port()
-                     ? "operations that succeed at once queue no completion packet"
-                     : "a layered provider without IFS handles: every operation queues a packet");
         acceptor.start();
         net::log(workers, " workers waiting on the completion port, ", accepts,
                  " accepts posted ahead");
@@ -638,11 +591,15 @@ int main(int argc, char* argv[]) {
 
         // ANCHOR: main_loop
         // All the work is the workers'. Main waits for Ctrl+C, and meanwhile posts again the
-        // accepts that had to wait for sockets or buffers.
+        // accepts that had to wait for sockets or buffers, and once a second ends the clients
+        // whose send has been in flight for --send-timeout-ms: a client that reads nothing
+        // would otherwise hold its pending send, and its place among --max-clients, for ever.
         const HANDLE events[] = {stop_event.get(), acceptor.wake_main()};
         for (;;) {
-            const DWORD woken = WaitForMultipleObjects(2, events, FALSE, acceptor.post_waiting());
+            const DWORD woken = WaitForMultipleObjects(
+                2, events, FALSE, std::min<DWORD>(acceptor.post_waiting(), 1000));
             if (woken == WAIT_OBJECT_0 || woken == WAIT_FAILED || acceptor.failed()) break;
+            registry.cancel_stalled_sends(stage08::now_ms() - send_timeout_ms);
         }
         // ANCHOR_END: main_loop
 

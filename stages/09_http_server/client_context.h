@@ -92,9 +92,6 @@ struct ClientContext {
     // The operation in flight: a read, a send of queued bytes, the send of a chunk of a file,
     // or the read of the next chunk.
     enum class Doing { receiving, sending, sending_chunk, reading_file } doing = Doing::receiving;
-    // FILE_SKIP_COMPLETION_PORT_ON_SUCCESS is set on the socket: an operation that succeeds
-    // at once queues no packet (see main.cpp, post_recv).
-    bool skips_port_on_success = false;
 
     // The HTTP of it.
     const bool refused;  // over --max-clients: it is here only to be answered 503 and closed

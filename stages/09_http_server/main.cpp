@@ -1,8 +1,8 @@
 // Stage 09 — an HTTP/1.1 server on the asynchronous IOCP engine of stage 08.
 //
 // Base: stage 08. New since then: a protocol. The engine — AcceptEx posted ahead, a worker pool
-// on a completion port, one operation in flight per client, FILE_SKIP_COMPLETION_PORT_ON_SUCCESS,
-// the orderly shutdown — is stage 08's; what a client's completions do is now HTTP/1.1:
+// on a completion port, one operation in flight per client, the orderly shutdown — is stage
+// 08's; what a client's completions do is now HTTP/1.1:
 //   - requests parsed from bytes in any split (http.h); keep-alive (HTTP/1.1's default,
 //     Connection: close, HTTP/1.0); pipelined requests answered in order, a bounded number of
 //     responses queued ahead; Expect: 100-continue answered;
@@ -10,8 +10,10 @@
 //     opened, not by the spelling of the request (links, junctions, 8.3 short names);
 //   - files streamed: a 64 KiB chunk read with overlapped ReadFile, completed to the same port,
 //     then sent, then the next, so a client holds one chunk of any file at most;
-//   - an idle timeout, swept by main once a second; an access-log line per response, finished
-//     or cut short; a 503 for clients beyond --max-clients, closed as gracefully as any other;
+//   - an idle timeout, swept by main once a second, in the place of 08's send timeout (a client
+//     that takes nothing of a response makes no progress: it is idle); an access-log line per
+//     response, finished or cut short; a 503 for clients beyond --max-clients, closed as
+//     gracefully as any other;
 //   - running out of memory ends the connection that ran into it, not the server.
 //
 //   a worker:  an accept completed: start the client (first WSARecv), post the accept again |
@@ -120,59 +122,28 @@ bool load_extension(SOCKET s, GUID id, Function& function) {
 }
 // ANCHOR_END: extensions
 
-// ANCHOR: skip_port_on_success
-// FILE_SKIP_COMPLETION_PORT_ON_SUCCESS may be set on a socket only when the TCP provider hands
-// out real file handles ("IFS handles"): a layered provider that does not could lose
-// completions. Microsoft's page says how to tell: every protocol entry WSAEnumProtocols returns
-// has XP1_IFS_HANDLES set. Checked once; false means every operation queues a packet, as in
-// stage 07.
-bool provider_allows_skipping_the_port() {
-    static const bool allowed = [] {
-        int protocols[] = {IPPROTO_TCP, 0};
-        DWORD size = 0;
-        WSAEnumProtocolsW(protocols, nullptr, &size);  // how big the list is
-        std::vector<char> buffer(size);
-        auto* entries = reinterpret_cast<WSAPROTOCOL_INFOW*>(buffer.data());
-        const int count = WSAEnumProtocolsW(protocols, entries, &size);
-        if (count <= 0) return false;
-        return std::all_of(entries, entries + count, [](const WSAPROTOCOL_INFOW& entry) {
-            return (entry.dwServiceFlags1 & XP1_IFS_HANDLES) != 0;
-        });
-    }();
-    return allowed;
-}
-// ANCHOR_END: skip_port_on_success
 // ANCHOR: post_recv
 // As in stage 06: SOCKET_ERROR with WSA_IO_PENDING means "started", not "failed".
 bool io_failed(int result) { return result == SOCKET_ERROR && WSAGetLastError() != WSA_IO_PENDING; }
 
-// How a call that starts an operation came back. A failure means no packet will ever come, so
-// the caller must clean up now — and only the caller, and only once. A success at once (0)
-// queues a packet like a pending operation does — unless FILE_SKIP_COMPLETION_PORT_ON_SUCCESS
-// is set on the socket: then no packet comes, and the caller must handle the result itself.
-enum class Outcome { pending, done_now, failed };
-
-Outcome outcome_of(int result, const ClientContext& context) {
-    if (io_failed(result)) return Outcome::failed;
-    return result == 0 && context.skips_port_on_success ? Outcome::done_now : Outcome::pending;
-}
-
-// Start the client's next read. On Outcome::done_now, `bytes` is how much arrived.
-Outcome post_recv(ClientContext& context, DWORD& bytes) {
+// Start the client's next read. A return of 0 (the data was already there) and a pending read
+// both mean that a completion packet will be queued. A failure means no packet will ever come
+// for this read, so the caller must clean up now — and only the caller, and only once.
+bool post_recv(ClientContext& context) {
     context.doing = ClientContext::Doing::receiving;
     context.io.overlapped = OVERLAPPED{};
     context.wsabuf.buf = context.buffer;
     context.wsabuf.len = stage09::buffer_size;
     DWORD flags = 0;
-    const int result = WSARecv(context.socket, &context.wsabuf, 1, &bytes, &flags,
+    const int result = WSARecv(context.socket, &context.wsabuf, 1, nullptr, &flags,
                                &context.io.overlapped, nullptr);
-    return outcome_of(result, context);
+    return !io_failed(result);
 }
 
 // Start sending the queued bytes of the responses at the front, gathered into one WSASend: up
-// to the first response with a file behind its head, whose file must come next. On
-// Outcome::done_now, `bytes` is how much the system took.
-Outcome post_send(ClientContext& context, DWORD& bytes) {
+// to the first response with a file behind its head, whose file must come next. The same
+// promise as post_recv's; the send may take fewer bytes than asked (take_in counts them).
+bool post_send(ClientContext& context) {
     WSABUF buffers[max_queued_responses];
     DWORD count = 0;
     for (ClientContext::Outgoing& o : context.outgoing) {
@@ -184,8 +155,8 @@ Outcome post_send(ClientContext& context, DWORD& bytes) {
     context.doing = ClientContext::Doing::sending;
     context.io.overlapped = OVERLAPPED{};
     const int result =
-        WSASend(context.socket, buffers, count, &bytes, 0, &context.io.overlapped, nullptr);
-    return outcome_of(result, context);
+        WSASend(context.socket, buffers, count, nullptr, 0, &context.io.overlapped, nullptr);
+    return !io_failed(result);
 }
 // ANCHOR_END: post_recv
 
@@ -194,9 +165,8 @@ Outcome post_send(ClientContext& context, DWORD& bytes) {
 // completes to the port like the socket's operations (the file is associated with the port,
 // with client_key, and the read uses the client's OVERLAPPED); then send it; then read the next.
 // One operation in flight per client, as ever, and one chunk of memory. (No TransmitFile: the
-// client versions of Windows run at most two at a time, for the whole machine.) The file's
-// handle is not in skip mode, so a read that succeeds at once still queues its packet.
-Outcome post_file_read(ClientContext& context) {
+// client versions of Windows run at most two at a time, for the whole machine.)
+bool post_file_read(ClientContext& context) {
     ClientContext::Outgoing& front = context.outgoing.front();
     if (!context.chunk) context.chunk.reset(new char[stage09::file_chunk_size]);  // not zeroed
     const auto length = static_cast<DWORD>(
@@ -206,21 +176,20 @@ Outcome post_file_read(ClientContext& context) {
     context.io.overlapped = OVERLAPPED{};  // an overlapped read says where it reads from
     context.io.overlapped.Offset = static_cast<DWORD>(front.file_sent);
     context.io.overlapped.OffsetHigh = static_cast<DWORD>(front.file_sent >> 32);
-    if (ReadFile(front.file.get(), context.chunk.get(), length, nullptr, &context.io.overlapped) ||
-        GetLastError() == ERROR_IO_PENDING)
-        return Outcome::pending;
-    return Outcome::failed;
+    return ReadFile(front.file.get(), context.chunk.get(), length, nullptr,
+                    &context.io.overlapped) ||
+           GetLastError() == ERROR_IO_PENDING;
 }
 
 // Start sending the part of the chunk read last that is not sent yet.
-Outcome post_send_chunk(ClientContext& context, DWORD& bytes) {
+bool post_send_chunk(ClientContext& context) {
     context.doing = ClientContext::Doing::sending_chunk;
     context.io.overlapped = OVERLAPPED{};
     WSABUF buffer{context.chunk_length - context.chunk_sent,
                   context.chunk.get() + context.chunk_sent};
     const int result =
-        WSASend(context.socket, &buffer, 1, &bytes, 0, &context.io.overlapped, nullptr);
-    return outcome_of(result, context);
+        WSASend(context.socket, &buffer, 1, nullptr, 0, &context.io.overlapped, nullptr);
+    return !io_failed(result);
 }
 // ANCHOR_END: file_io
 
@@ -437,14 +406,14 @@ const char* take_in(ClientContext& c, Serving& serving, DWORD bytes) {
 // and behind a head its file, a chunk read, then sent, then the next read. When everything is
 // sent: our FIN if the last response closes, then reads until the client closes; otherwise
 // the requests already received are answered (queueing more), and when there are none, a
-// read. Starts one operation and does nothing after it.
-Outcome start_next_operation(ClientContext& c, Serving& serving, DWORD& bytes) {
+// read. Starts one operation and does nothing after it; false if it could not be started.
+bool start_next_operation(ClientContext& c, Serving& serving) {
     for (;;) {
         log_sent_responses(c);
         if (!c.outgoing.empty()) {
             const ClientContext::Outgoing& front = c.outgoing.front();
-            if (front.bytes_sent < front.bytes.size()) return post_send(c, bytes);
-            if (c.chunk_sent < c.chunk_length) return post_send_chunk(c, bytes);
+            if (front.bytes_sent < front.bytes.size()) return post_send(c);
+            if (c.chunk_sent < c.chunk_length) return post_send_chunk(c);
             return post_file_read(c);
         }
         if (c.close_after_output && !c.draining) {
@@ -454,7 +423,7 @@ Outcome start_next_operation(ClientContext& c, Serving& serving, DWORD& bytes) {
             shutdown(c.socket, SD_SEND);
             c.draining = true;
         }
-        if (c.draining || !answer_buffered_requests(c, serving)) return post_recv(c, bytes);
+        if (c.draining || !answer_buffered_requests(c, serving)) return post_recv(c);
     }
 }
 
@@ -469,49 +438,31 @@ const char* failure_of(ClientContext::Doing doing) {
     }
 }
 
-// How many operations of one client a worker handles in a row, as they succeed at once, before
-// the others get their turn (handle_io).
-constexpr int operations_per_turn = 16;
-
-// One operation of the client is over — its packet came through the port, or it succeeded
-// inside the call that started it — so take in what it did, and start the next. An operation
-// that succeeds at once is handled by going round this loop again: the same code, whichever
-// way the result came. Running out of memory (std::bad_alloc) anywhere in here ends this
+// One operation of the client is over, and its packet came through the port: take in what it
+// did, and start the next. Running out of memory (std::bad_alloc) anywhere in here ends this
 // client, and only this one: nothing can throw once an operation is in flight
 // (start_next_operation() starts one as its very last step), so it can be freed at once.
 void handle_io(ClientRegistry& registry, Counters& counters, Serving& serving, ClientContext* context,
                bool ok, int error, DWORD bytes) {
-    int operations = 0;  // handled inline, in this turn
     try {
-        for (;;) {
-            if (!ok) {  // a reset, or another thread's cancellation: that client is done
-                const bool sending = context->doing != ClientContext::Doing::receiving &&
-                                     context->doing != ClientContext::Doing::reading_file;
-                // After a failed send, closed with a reset: the bytes it never read go with it.
-                finish(registry, counters, serving, context, failure_of(context->doing), error,
-                       sending);
-                return;
-            }
-            if (const char* done = take_in(*context, serving, bytes)) {
-                finish(registry, counters, serving, context, done);
-                return;
-            }
-            const Outcome next = start_next_operation(*context, serving, bytes);
-            if (next == Outcome::pending) return;  // a packet will come: the context is not ours
-            if (next == Outcome::failed) {
-                const int failure = static_cast<int>(GetLastError());  // WSAGetLastError's too
-                finish(registry, counters, serving, context, failure_of(context->doing), failure);
-                return;
-            }
-            // Done now: no packet will come for it, so go on with it here — for a turn (stage
-            // 08): then its result goes to the back of the port's queue, as if it had pended.
-            if (++operations == operations_per_turn) {
-                if (PostQueuedCompletionStatus(serving.port, bytes, client_key,
-                                               &context->io.overlapped))
-                    return;  // a packet will come: the context is not ours
-                operations = 0;  // the port took none (out of memory): another turn here
-            }
-            ok = true;
+        if (!ok) {  // a reset, or another thread's cancellation: that client is done
+            const bool sending = context->doing != ClientContext::Doing::receiving &&
+                                 context->doing != ClientContext::Doing::reading_file;
+            // After a failed send, closed with a reset: the bytes it never read go with it.
+            finish(registry, counters, serving, context, failure_of(context->doing), error,
+                   sending);
+            return;
+        }
+        if (const char* done = take_in(*context, serving, bytes)) {
+            finish(registry, counters, serving, context, done);
+            return;
+        }
+        // Posted: a packet will come, and another worker may already be handling it: the
+        // context is not ours any more. Not posted: no packet will ever come, so the client
+        // ends here.
+        if (!start_next_operation(*context, serving)) {
+            const int failure = static_cast<int>(GetLastError());  // WSAGetLastError's too
+            finish(registry, counters, serving, context, failure_of(context->doing), failure);
         }
     } catch (const std::bad_alloc&) {
         finish(registry, counters, serving, context, "out of memory");
@@ -520,6 +471,7 @@ void handle_io(ClientRegistry& registry, Counters& counters, Serving& serving, C
 // ANCHOR_END: handle_io
 
 // ANCHOR: acceptor
+// ANCHOR: accept_op
 // AcceptEx wants room for each address plus 16 bytes (its documentation says so).
 constexpr DWORD address_space = sizeof(sockaddr_in6) + 16;
 
@@ -540,6 +492,7 @@ static_assert(std::is_standard_layout_v<AcceptOp> && offsetof(AcceptOp, overlapp
 // that reset before it was taken is forgotten and the accept posted again at once; an error
 // that retrying cannot mend stops the server (failed()). Everything here happens under one
 // lock, taken by the workers and by main; an accept is a rare event next to reads and sends.
+// ANCHOR_END: accept_op
 class Acceptor {
 public:
     Acceptor(SOCKET listener, int family, const Extensions& extensions, unsigned count)
@@ -558,6 +511,7 @@ public:
         for (auto& op : ops_) post_locked(*op);
     }
 
+    // ANCHOR: accept_complete
     // A worker: the AcceptEx of `op` completed (`ok`) or failed. Returns the connected socket,
     // now the caller's, with the client's address in `peer` — or INVALID_SOCKET. The op is
     // posted again either way (unless the server is stopping). Allocates nothing and throws
@@ -594,6 +548,7 @@ public:
         post_locked(op);  // keep the same number of accepts ahead
         return s;
     }
+    // ANCHOR_END: accept_complete
 
     // main: post again the ops whose pause is over. Returns how long main may wait before the
     // next one is due (INFINITE when none is waiting).
@@ -640,6 +595,7 @@ private:
         Clock::time_point due;
     };
 
+    // ANCHOR: accept_post
     // One AcceptEx, with a fresh socket. With no receive buffer (0), it completes as soon as
     // a client connects rather than when it first sends: a client that connects and stays
     // silent must not hold an accept.
@@ -656,7 +612,7 @@ private:
             if (extensions_.accept_ex(listener_, op.socket, op.addresses, 0, address_space,
                                       address_space, &bytes, &op.overlapped) ||
                 WSAGetLastError() == ERROR_IO_PENDING) {
-                ++in_flight_;  // TRUE or pending: a packet will come either way (no skip mode)
+                ++in_flight_;  // TRUE or pending: a packet will come either way
                 return;
             }
             const int error = WSAGetLastError();
@@ -664,6 +620,7 @@ private:
             if (!after_failure(op, error)) return;
         }
     }
+    // ANCHOR_END: accept_post
 
     // An accept failed with `error` (common/accept_errors.h writes the line). True: post it
     // again now. Otherwise it waits for main to post it after a pause, or the server has
@@ -735,11 +692,6 @@ void handle_new_client(SOCKET s, const sockaddr_storage& peer, HANDLE port,
                static_cast<int>(GetLastError()));
         return;
     }
-    // ...except for operations that succeed at once, from now on (see post_recv).
-    context->skips_port_on_success =
-        provider_allows_skipping_the_port() &&
-        SetFileCompletionNotificationModes(reinterpret_cast<HANDLE>(context->socket),
-                                           FILE_SKIP_COMPLETION_PORT_ON_SUCCESS);
     // A response leaves in pieces: its head, then its file a chunk at a time. By Nagle's
     // algorithm a small piece waits while the one before it is unacknowledged, and the client
     // may hold its acknowledgement back (delayed ACK: up to 200 ms on Windows, from 40 ms on
@@ -749,23 +701,19 @@ void handle_new_client(SOCKET s, const sockaddr_storage& peer, HANDLE port,
     setsockopt(context->socket, IPPROTO_TCP, TCP_NODELAY, reinterpret_cast<const char*>(&no_delay),
                sizeof no_delay);
     // The first operation: the read of its first request — or, for a client that is refused,
-    // the send of its 503. Once it is pending, another worker may finish and free the context
+    // the send of its 503. Once it is posted, another worker may finish and free the context
     // at any moment: this one does not touch it again.
-    DWORD bytes = 0;
-    Outcome first = Outcome::failed;
+    bool first = false;
     try {
         if (context->refused) queue_refusal(*context, serving);
-        first = start_next_operation(*context, serving, bytes);
+        first = start_next_operation(*context, serving);
     } catch (const std::bad_alloc&) {
         finish(registry, counters, serving, context, "out of memory");
         return;
     }
-    if (first == Outcome::failed) {
+    if (!first)
         finish(registry, counters, serving, context, failure_of(context->doing),
                static_cast<int>(GetLastError()));
-    } else if (first == Outcome::done_now) {
-        handle_io(registry, counters, serving, context, true, 0, bytes);
-    }
 }
 // ANCHOR_END: handle_new_client
 
@@ -775,15 +723,15 @@ void handle_new_client(SOCKET s, const sockaddr_storage& peer, HANDLE port,
 //   1. TRUE, lpOverlapped set:    an operation completed; for a read, `bytes` is how much
 //                                 arrived, 0 = the FIN;
 //   2. FALSE, lpOverlapped set:   an operation completed with an error — a reset, or our own
-//                                 cancellation at shutdown. Which error does not matter: that
-//                                 client (or that accept) is done, the worker goes on;
+//                                 cancellation (at shutdown, or a timeout). Which error does
+//                                 not matter: that client (or that accept) is done, the
+//                                 worker goes on;
 //   3. FALSE, lpOverlapped null, GetLastError() == WAIT_TIMEOUT: nothing within the timeout
 //                                 (we wait INFINITE, so it does not happen);
 //   4. FALSE, lpOverlapped null, another error: the wait itself failed, for instance because
 //                                 the port was closed. The worker cannot go on.
-// And a packet with lpOverlapped null and TRUE is our exit packet. A packet that ends a
-// client's turn (handle_io) is outcome 1 too: we posted it, with the client's OVERLAPPED.
-// The key says whose the OVERLAPPED is: a client's, or an accept's.
+// And a packet with lpOverlapped null and TRUE is our exit packet. The key says whose the
+// OVERLAPPED is: a client's, or an accept's.
 void worker_loop(HANDLE port, Acceptor& acceptor, ClientRegistry& registry, Counters& counters,
                  Serving& serving) {
     for (;;) {
@@ -819,8 +767,7 @@ void worker_loop(HANDLE port, Acceptor& acceptor, ClientRegistry& registry, Coun
 //      are cancelled, and their completions are waited for.
 //   2. End every client (ClientRegistry::cancel_all): each pending read or send completes with
 //      an error, every later call on a client socket fails at once, and no new client is
-//      created. (A client whose turn ended has a packet of our own queued instead: it comes
-//      as a success, and the next call on its socket fails.)
+//      created.
 //   3. Wait until the workers have freed every context: only then is no operation in flight,
 //      and no OVERLAPPED or buffer of ours the kernel's any more. The workers must still be
 //      running for this, since they are the ones who dequeue those completions.
@@ -954,11 +901,6 @@ int main(int argc, char* argv[]) {
                              [&] { worker_loop(port.get(), acceptor, registry, counters, serving); });
         OrderlyShutdown orderly_shutdown(acceptor, registry, pool, counters);
         // ANCHOR_END: create_port
-        // Asked once, here: the answer allocates, and a worker must not run out of memory
-        // on its way to a new client's first read.
-        net::log(provider_allows_skipping_the_port()
-                     ? "operations that succeed at once queue no completion packet"
-                     : "a layered provider without IFS handles: every operation queues a packet");
         acceptor.start();
         net::log(workers, " workers waiting on the completion port, ", accepts,
                  " accepts posted ahead");

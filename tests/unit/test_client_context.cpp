@@ -127,6 +127,37 @@ TEST_CASE("stage 08's registry takes no client once cancel_all has run", "[clien
     CHECK(registry.destroy(before) == 0);
 }
 
+TEST_CASE("stage 08's send timeout ends only the clients whose send is older than the deadline, "
+          "with its reason, once",
+          "[client_context]") {
+    net::WinsockSession winsock;
+    const net::UniqueSocket listener = test::loopback_listener();
+    const net::UniqueSocket reading_peer = test::connect_to(test::port_of(listener.get()));
+    const net::UniqueSocket stalled_peer = test::connect_to(test::port_of(listener.get()));
+    const net::UniqueSocket sending_peer = test::connect_to(test::port_of(listener.get()));
+    stage08::ClientRegistry registry(10);
+    stage08::ClientContext* reading = registry.create(::accept(listener.get(), nullptr, nullptr), 1);
+    stage08::ClientContext* stalled = registry.create(::accept(listener.get(), nullptr, nullptr), 2);
+    stage08::ClientContext* sending = registry.create(::accept(listener.get(), nullptr, nullptr), 3);
+    reading->send_posted_ms = 0;  // a read in flight: however old, not a send that stalls
+    stalled->send_posted_ms = 1000;
+    sending->send_posted_ms = 5000;
+
+    CHECK(registry.cancel_stalled_sends(3000) == 1);
+    CHECK(stalled->cancelled.load() == std::string("send timed out"));
+    CHECK(reading->cancelled.load() == nullptr);
+    CHECK(sending->cancelled.load() == nullptr);
+    char byte = 0;
+    CHECK(::send(stalled->socket, &byte, 1, 0) == SOCKET_ERROR);  // shut down: every call fails
+    CHECK(::WSAGetLastError() == WSAESHUTDOWN);
+    CHECK(registry.cancel_stalled_sends(3000) == 0);  // ended already: not twice
+
+    registry.cancel_all();  // shutdown keeps the first reason, and ends the others
+    CHECK(stalled->cancelled.load() == std::string("send timed out"));
+    CHECK(reading->cancelled.load() == std::string("server stopping"));
+    for (auto* context : {reading, stalled, sending}) registry.destroy(context);
+}
+
 // --- stage 09: refusals beyond the cap, and the idle timeout -------------------------------
 
 
