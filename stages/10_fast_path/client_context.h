@@ -125,6 +125,7 @@ public:
         for (auto& entry : live_) cancel_locked(*entry.first, "server stopping");
     }
 
+    // ANCHOR: cancel_stalled_sends
     // The send timeout: end every client whose send has been in flight since before
     // `deadline_ms`, as cancel_all() ends them all. Returns how many it ended.
     std::size_t cancel_stalled_sends(long long deadline_ms) {
@@ -138,6 +139,7 @@ public:
         }
         return ended;
     }
+    // ANCHOR_END: cancel_stalled_sends
 
     // Shutdown: wait until the last context has been destroyed.
     void wait_until_empty() {
@@ -151,6 +153,7 @@ public:
     }
 
 private:
+    // ANCHOR: cancel_locked
     // shutdown(SD_BOTH) makes every later WSARecv or WSASend fail at once (WSAESHUTDOWN), and
     // CancelIoEx ends the operation in flight. So the context soon has a completion, or a
     // failed call, that tells its worker to destroy it — saying `why`. False if it was ended
@@ -162,6 +165,7 @@ private:
         ::CancelIoEx(reinterpret_cast<HANDLE>(context.socket), nullptr);
         return true;
     }
+    // ANCHOR_END: cancel_locked
 
     const std::size_t capacity_;
     std::mutex mutex_;

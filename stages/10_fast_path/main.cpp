@@ -7,11 +7,11 @@
 //     code path as a packet (handle_io's loop). Set only when every TCP provider hands out
 //     real file handles (XP1_IFS_HANDLES).
 //   - A fairness rule, without which that fast path starves clients: no client is handled
-//     inline while other packets wait. When a read has succeeded at once, the worker looks at
-//     the port without waiting (GetQueuedCompletionStatus with a timeout of 0). If a packet is
-//     there, it takes it, queues this client's result behind the others
-//     (PostQueuedCompletionStatus with its OVERLAPPED), and handles the packet it took. If none
-//     is, it goes on with this client: nobody is waiting for the worker.
+//     inline while other packets wait. When an echo has gone out at once (its send succeeded
+//     at once), the worker looks at the port without waiting (GetQueuedCompletionStatus with a
+//     timeout of 0). If a packet is there, it takes it, queues this client's result behind the
+//     others (PostQueuedCompletionStatus with its OVERLAPPED), and handles the packet it took.
+//     If none is, it goes on with this client: nobody is waiting for the worker.
 //
 //   a worker:  GetQueuedCompletionStatus -> an accept completed: start the client (first
 //              WSARecv), post the accept again | a read completed: WSASend the bytes | a send
@@ -297,6 +297,7 @@ std::optional<Packet> handle_io(HANDLE port, ClientRegistry& registry, Counters&
 }
 
 // ANCHOR: acceptor
+// ANCHOR: accept_op
 // AcceptEx wants room for each address plus 16 bytes (its documentation says so).
 constexpr DWORD address_space = sizeof(sockaddr_in6) + 16;
 
@@ -317,6 +318,7 @@ static_assert(std::is_standard_layout_v<AcceptOp> && offsetof(AcceptOp, overlapp
 // that reset before it was taken is forgotten and the accept posted again at once; an error
 // that retrying cannot mend stops the server (failed()). Everything here happens under one
 // lock, taken by the workers and by main; an accept is a rare event next to reads and sends.
+// ANCHOR_END: accept_op
 class Acceptor {
 public:
     Acceptor(SOCKET listener, int family, const Extensions& extensions, unsigned count)
@@ -335,6 +337,7 @@ public:
         for (auto& op : ops_) post_locked(*op);
     }
 
+    // ANCHOR: accept_complete
     // A worker: the AcceptEx of `op` completed (`ok`) or failed. Returns the connected socket,
     // now the caller's, with the client's address in `peer` — or INVALID_SOCKET. The op is
     // posted again either way (unless the server is stopping). Allocates nothing and throws
@@ -371,6 +374,7 @@ public:
         post_locked(op);  // keep the same number of accepts ahead
         return s;
     }
+    // ANCHOR_END: accept_complete
 
     // main: post again the ops whose pause is over. Returns how long main may wait before the
     // next one is due (INFINITE when none is waiting).
@@ -417,6 +421,7 @@ private:
         Clock::time_point due;
     };
 
+    // ANCHOR: accept_post
     // One AcceptEx, with a fresh socket. With no receive buffer (0), it completes as soon as
     // a client connects rather than when it first sends: a client that connects and stays
     // silent must not hold an accept.
@@ -441,6 +446,7 @@ private:
             if (!after_failure(op, error)) return;
         }
     }
+    // ANCHOR_END: accept_post
 
     // An accept failed with `error` (common/accept_errors.h writes the line). True: post it
     // again now. Otherwise it waits for main to post it after a pause, or the server has
@@ -535,8 +541,9 @@ std::optional<Packet> handle_new_client(SOCKET s, const sockaddr_storage& peer, 
 //   1. TRUE, lpOverlapped set:    an operation completed; for a read, `bytes` is how much
 //                                 arrived, 0 = the FIN;
 //   2. FALSE, lpOverlapped set:   an operation completed with an error — a reset, or our own
-//                                 cancellation (shutdown, a timeout). Which error does not matter: that
-//                                 client (or that accept) is done, the worker goes on;
+//                                 cancellation (at shutdown, or a timeout). Which error does
+//                                 not matter: that client (or that accept) is done, the
+//                                 worker goes on;
 //   3. FALSE, lpOverlapped null, GetLastError() == WAIT_TIMEOUT: nothing within the timeout
 //                                 (we wait INFINITE, so it does not happen);
 //   4. FALSE, lpOverlapped null, another error: the wait itself failed, for instance because
