@@ -130,6 +130,7 @@ bool provider_allows_skipping_the_port() {
 // As in stage 06: SOCKET_ERROR with WSA_IO_PENDING means "started", not "failed".
 bool io_failed(int result) { return result == SOCKET_ERROR && WSAGetLastError() != WSA_IO_PENDING; }
 
+// ANCHOR: outcome
 // How a call that starts an operation came back. A failure means no packet will ever come, so
 // the caller must clean up now — and only the caller, and only once. A success at once (0)
 // queues a packet like a pending operation does — unless FILE_SKIP_COMPLETION_PORT_ON_SUCCESS
@@ -140,6 +141,7 @@ Outcome outcome_of(int result, const ClientContext& context) {
     if (io_failed(result)) return Outcome::failed;
     return result == 0 && context.skips_port_on_success ? Outcome::done_now : Outcome::pending;
 }
+// ANCHOR_END: outcome
 
 // Start the client's next read. On Outcome::done_now, `bytes` is how much arrived: the count
 // the call reports for an operation that completed at once (for a pending one it means
