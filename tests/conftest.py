@@ -242,19 +242,22 @@ class Launcher:
         """The Windows build tree's bin/ (the Linux twins: bin_dir(config, stage))."""
         return build_dir(self.config) / "bin"
 
-    def program(self, stage: Stage) -> Path:
-        """What plays `stage`: the program given with --exe, or the stage's own build."""
+    def program(self, stage: Stage, variant: str | None = None) -> Path:
+        """What plays `stage`: the program given with --exe, or the stage's own build — or,
+        with `variant`, a test build of it beside it in bin/ (that file's name)."""
+        if variant:
+            return bin_dir(self.config, stage) / variant
         return self.own_program or bin_dir(self.config, stage) / stage.exe_name
 
-    def argv_for(self, stage: Stage, args: list[str]) -> list[str]:
-        program = self.program(stage)
+    def argv_for(self, stage: Stage, args: list[str], variant: str | None = None) -> list[str]:
+        program = self.program(stage, variant)
         wine = self._wine() if runs_under_wine(program) else None
         wine_run = wine.wine_run if wine else None
         return [*runner_for(program, wine_run), str(program), *stage.extra_args, *args]
 
-    def start(self, stage: Stage, *args: str) -> ServerProcess:
+    def start(self, stage: Stage, *args: str, variant: str | None = None) -> ServerProcess:
         """Start a stage; it is stopped at the end of the test if still running."""
-        return self.start_argv(self.argv_for(stage, list(args)))
+        return self.start_argv(self.argv_for(stage, list(args), variant))
 
     def start_argv(self, argv: list[str]) -> ServerProcess:
         # A program run through wine-run gets the session's environment (its prefix, quiet).
@@ -263,9 +266,9 @@ class Launcher:
         self.started.append(process)
         return process
 
-    def serve(self, stage: Stage, *args: str) -> ServerProcess:
+    def serve(self, stage: Stage, *args: str, variant: str | None = None) -> ServerProcess:
         """Start a stage on a free port and wait until it listens."""
-        process = self.start(stage, "--port", "0", *args)
+        process = self.start(stage, "--port", "0", *args, variant=variant)
         process.wait_listening()
         return process
 

@@ -413,7 +413,7 @@ def test_a_client_that_pipelines_without_pause_does_not_keep_the_only_worker(lau
                                                                               site):
     """One keep-alive client sends requests without pause and reads its responses as fast as
     they come, so every operation could succeed at once; with a single worker, another client
-    is still answered while it goes on (the turn of stage 08's engine)."""
+    is still answered while it goes on: the engine's worker comes back to the port."""
     server = launch.serve(stage, "--root", windows_path(site), "--workers", "1")
     requests = b"GET /stats HTTP/1.1\r\nHost: t\r\n\r\n" * 64  # no file: nothing pends
     with checks.RelentlessClient(server.host, server.port, requests) as fast:

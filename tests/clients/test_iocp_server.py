@@ -168,9 +168,9 @@ def test_a_client_that_always_has_bytes_waiting_does_not_keep_the_only_worker(la
     """A worker must come back for the others. One client sends without pause and reads its
     echo as fast as it comes, so every read the server starts finds bytes already waiting and
     every send finds room: each operation could succeed at once. With a single worker, another
-    client's line must still come back while it goes on. (Stage 08's skip mode handles such a
-    success inline: a worker that did so without end would serve that one client for as long
-    as it kept up.)"""
+    client's line must still come back while it goes on. (A server that handled such a success
+    inline, as stage 10's fast path does, and went on without end would serve that one client
+    for as long as it kept up.)"""
     server = launch.serve(stage, "--workers", "1")
     with checks.RelentlessClient(server.host, server.port, b"x" * 4096) as fast:
         fast.wait_until_received(4 * 1024 * 1024)  # well under way
@@ -178,12 +178,67 @@ def test_a_client_that_always_has_bytes_waiting_does_not_keep_the_only_worker(la
             other.sendall(b"my turn\n")
             assert checks.recv_exactly(other, 8) == b"my turn\n"
         assert not fast.problems, fast.problems
-        # Ctrl+C while the fast client still goes on: a packet that ends its turn may be queued
-        # at that moment, and must end the client like any completion (exit 0, nothing left).
+        # Ctrl+C while the fast client still goes on: whatever of it is in flight or queued at
+        # that moment must end the client like any completion (exit 0, nothing left).
         fast.server_stopping()
         assert server.stop() == 0, server.output_text()
         assert any(line.startswith("client 1 disconnected: server stopping")
                    for line in server.stdout_lines), server.output_text()
+
+
+@pytest.mark.needs("send_timeout", "max_clients_option")
+def test_a_client_that_never_reads_is_ended_after_the_send_timeout_and_its_place_given_to_another(
+        launch, stage):
+    """Two clients that never read fill --max-clients 2: a third is refused. After
+    --send-timeout-ms without any of their echo taken, the server ends both, saying why, and
+    the next client is served. (Stage 07's SO_SNDTIMEO ends a send() that blocks; stage 08's
+    send does not block, so its server must watch the time itself.)"""
+    server = launch.serve(stage, "--max-clients", "2", "--send-timeout-ms", "4000")
+    deaf = [checks.connect(server.host, server.port) for _ in range(2)]
+    try:
+        fillers = [threading.Thread(target=checks.fill_until_stuck, args=(sock,), daemon=True)
+                   for sock in deaf]
+        for thread in fillers:
+            thread.start()
+        for thread in fillers:
+            thread.join(checks.IO_TIMEOUT)
+        with checks.connect(server.host, server.port) as third:
+            refusal = checks.recv_until_eof(third)
+        assert refusal.startswith(b"error: server full"), \
+            f"a third client was not refused while two held their places: {refusal[:80]!r}"
+        # No clock in the test: the hang guard only says how long the server had to do it.
+        guard = 4 + 2 + checks.IO_TIMEOUT
+        for number in (1, 2):
+            server.wait_for_line(rf"^client {number} disconnected: send .*timed out", guard)
+        checks.echo_round_trip(server.host, server.port, b"a place is free again\n")
+    finally:
+        for sock in deaf:
+            sock.close()
+
+
+@pytest.mark.needs("fair_under_load")
+def test_with_one_worker_every_client_is_served_before_any_gets_200_echoes(launch, stage):
+    """Fairness, counted: with a single worker and 50 clients that arrive at once and each keep
+    messages in flight, no client may have 200 echoes while another has had none. A worker that
+    takes packets first in, first out serves each client, and each accept, once per round; one
+    that goes on inline with a client whose operations succeed at once makes the others wait
+    behind it, and the clients still to be accepted wait longest."""
+    server = launch.serve(stage, "--workers", "1")
+    checks.check_every_client_is_served_while_one_gets_many(server.host, server.port)
+
+
+@pytest.mark.needs("short_sends")
+def test_short_sends_each_echo_comes_back_whole_and_in_order(launch, stage):
+    """A send may take fewer bytes than it was given; the rest must follow it, before the next
+    read. Windows (and Wine) rarely do it on loopback, so a test build makes every WSASend ask
+    for 7 bytes at most (ECHO_TEST_SEND_CAP): a server that read again after a short send
+    would lose the rest of the echo, or send it out of order."""
+    if launch.own_program:
+        pytest.skip("the short-send build is one of this repository's; --exe has none")
+    server = launch.serve(stage, variant=stage.settings["send_cap_build"])
+    checks.check_binary_echo(server.host, server.port, size=64 * 1024)
+    checks.check_small_writes_in_order(server.host, server.port)
+    checks.check_half_close(server.host, server.port, size=20_000)
 
 
 @pytest.mark.needs("send_holds_no_worker")

@@ -417,3 +417,55 @@ class RelentlessClient:
         except OSError as error:
             if not self._expected():
                 self.problems.append(f"reading: {error}")
+
+
+def check_every_client_is_served_while_one_gets_many(host: str, port: int, clients: int = 50,
+                                                     most: int = 200,
+                                                     in_flight: int = 16) -> None:
+    """`clients` connections, all arriving at once, each keeping `in_flight` 64-byte messages in
+    flight: as each echo comes back, the same message goes out again. By the time any one of
+    them has had `most` echoes, every other one must have had at least one.
+
+    Several messages in flight, not one: a client that waits for each echo before it sends the
+    next is never ready when the server reads again (this loop serves fifty of them), so no
+    operation of the server would ever succeed at once; with messages already waiting, they do,
+    as a fast client's do. A server that goes on with the clients in hand while the others'
+    packets wait behind them (an inline fast path without a fairness rule) serves some and
+    leaves the rest, the newcomers first, with nothing. The check says which, the moment the
+    first client reaches `most`: counts only, no clock. IO_TIMEOUT without any echo at all is
+    the only wait."""
+    messages = [b"%03d:" % index + bytes(range(32, 92)) for index in range(clients)]
+    size = len(messages[0])
+    socks = [connect(host, port) for _ in range(clients)]
+    try:
+        by_fd = {sock.fileno(): index for index, sock in enumerate(socks)}
+        pending = [b""] * clients
+        echoes = [0] * clients
+        for sock, message in zip(socks, messages):
+            sock.sendall(message * in_flight)
+        while max(echoes) < most:
+            readable, _, _ = select.select(socks, [], [], IO_TIMEOUT)
+            assert readable, f"no echo for {IO_TIMEOUT:.0f} s; echoes so far: {echoes}"
+            for sock in readable:
+                index = by_fd[sock.fileno()]
+                try:
+                    chunk = sock.recv(65536)
+                except ConnectionError as error:
+                    raise AssertionError(f"client {index}: {error}") from None
+                assert chunk, f"client {index}: end of stream after {echoes[index]} echoes"
+                pending[index] += chunk
+                whole = len(pending[index]) // size
+                got, pending[index] = pending[index][:whole * size], pending[index][whole * size:]
+                assert got == messages[index] * whole, \
+                    f"client {index} got {got[:80]!r}, not its own messages"
+                echoes[index] += whole
+                if whole:
+                    sock.sendall(messages[index] * whole)  # in flight again
+        leader = echoes.index(max(echoes))
+        starved = [index for index, count in enumerate(echoes) if count == 0]
+        assert not starved, \
+            f"client {leader} had {echoes[leader]} echoes while {len(starved)} of {clients} " \
+            f"clients had none: {starved}"
+    finally:
+        for sock in socks:
+            sock.close()

@@ -27,6 +27,12 @@ Capabilities:
                         does not read, until SO_SNDTIMEO (--send-timeout-ms) gives up
   send_holds_no_worker  08's overlapped WSASend: a client that does not read holds no worker,
                         and costs the server a bounded amount of memory
+  send_timeout          --send-timeout-ms MS: a client that takes nothing of its echo for that
+                        long is disconnected, and its place among --max-clients given to another
+  fair_under_load       with --workers 1, 50 clients that each keep a message in flight: by the
+                        time one has had 200 echoes, every other one has had at least one
+  short_sends           a test build beside the stage, settings["send_cap_build"] in bin/, whose
+                        every WSASend asks for a few bytes only: each echo is a short send
   http                  stage 09's HTTP/1.1 (test_http.py)
   past_fd_setsize       a Linux twin's poll(): 2,000 clients at once, descriptors numbered past
                         1,023 among them, which select() could not take (test_linux.py)
@@ -103,11 +109,13 @@ STAGES: list[Stage] = [
     Stage("06", "06_overlapped_io", frozenset({"echo", "concurrent", "cycles", "client_limit"}),
           settings={"cycles": 1500, "client_limit": 62, "concurrent_clients": 62}),
     Stage("07", "07_iocp_server", frozenset({"echo", "concurrent", "cycles", "max_clients_option",
-                                             "iocp_server", "send_holds_a_worker"}),
+                                             "iocp_server", "send_holds_a_worker", "send_timeout",
+                                             "fair_under_load"}),
           settings={"cycles": 5000}),
     Stage("08", "08_async_echo", frozenset({"echo", "concurrent", "cycles", "max_clients_option",
-                                            "iocp_server", "send_holds_no_worker"}),
-          settings={"cycles": 5000}),
+                                            "iocp_server", "send_holds_no_worker", "send_timeout",
+                                            "fair_under_load", "short_sends"}),
+          settings={"cycles": 5000, "send_cap_build": "stage08_async_echo_sendcap.exe"}),
     Stage("09", "09_http_server", frozenset({"http"})),
     # Stage 08 with the skip mode and its fairness rule: every row of 08's, and the rule's own.
     Stage("10", "10_fast_path", frozenset({"echo", "concurrent", "cycles", "max_clients_option",
