@@ -9,6 +9,7 @@ only end a hang with a line that says what was waited for.
 """
 
 import select
+import socket
 import time
 
 import pytest
@@ -30,13 +31,20 @@ def serve_unfair(launch, stage, *args):
     be."""
     if launch.own_program:
         pytest.skip("the build without the fairness rule is this repository's stage 10, not yours")
-    program = launch.bin / UNFAIR
+    program = launch.program(stage, UNFAIR)
     assert program.exists(), f"{program} is not built (cmake --build builds it with stage 10)"
-    argv = launch.argv_for(stage, ["--port", "0", *args])
-    argv[argv.index(str(launch.program(stage)))] = str(program)
-    server = launch.start_argv(argv)
-    server.wait_listening()
-    return server
+    return launch.serve(stage, *args, variant=UNFAIR)
+
+
+def relentless(server) -> checks.RelentlessClient:
+    """A client that always has bytes waiting at the server, with socket buffers large enough
+    (4 MiB each way) that the system keeps the server's reads fed and its sends taking while
+    this process's threads wait for a processor: its bytes are waiting at every read, not just
+    most of them."""
+    fast = checks.RelentlessClient(server.host, server.port, b"x" * 4096)
+    for option in (socket.SO_SNDBUF, socket.SO_RCVBUF):
+        fast.sock.setsockopt(socket.SOL_SOCKET, option, 4 << 20)
+    return fast
 
 
 def echoed_while_the_line_waits(fast: checks.RelentlessClient, other) -> int:
@@ -65,12 +73,16 @@ def test_taught_trap_without_the_rule_one_client_keeps_the_only_worker(launch, s
     leaves, the worker comes back to the port and answers it."""
     server = serve_unfair(launch, stage, "--workers", "1")
     with checks.connect(server.host, server.port) as other:
-        with checks.RelentlessClient(server.host, server.port, b"x" * 4096) as fast:
+        with relentless(server) as fast:
             fast.wait_until_received(1 << 20)  # well under way
             meanwhile = echoed_while_the_line_waits(fast, other)
             assert meanwhile >= STARVED_AFTER, \
                 f"the line came back after {meanwhile} bytes to the fast client: not starved"
-        assert checks.recv_exactly(other, len(LINE)) == LINE
+        try:
+            assert checks.recv_exactly(other, len(LINE)) == LINE
+        except AssertionError:
+            print("SERVER OUTPUT\n" + server.output_text()[-3000:])
+            raise
 
 
 def test_another_client_is_served_while_one_always_has_bytes_waiting(launch, stage):
@@ -79,7 +91,7 @@ def test_another_client_is_served_while_one_always_has_bytes_waiting(launch, sta
     puts the fast client behind it. The line comes back long before the fast client has had
     16 MiB echoed (it waits behind one echo of 4 KiB, give or take the system's own delays)."""
     server = launch.serve(stage, "--workers", "1")
-    with checks.RelentlessClient(server.host, server.port, b"x" * 4096) as fast:
+    with relentless(server) as fast:
         fast.wait_until_received(1 << 20)
         with checks.connect(server.host, server.port) as other:
             meanwhile = echoed_while_the_line_waits(fast, other)
@@ -94,9 +106,7 @@ def test_two_clients_that_always_have_bytes_waiting_share_the_only_worker(launch
     keeps queueing each behind the other: a packet of our own still queued must end its client
     like any completion (exit code 0, both clients ended by the shutdown)."""
     server = launch.serve(stage, "--workers", "1")
-    payload = b"x" * 4096
-    with checks.RelentlessClient(server.host, server.port, payload) as first, \
-            checks.RelentlessClient(server.host, server.port, payload) as second:
+    with relentless(server) as first, relentless(server) as second:
         deadline = time.monotonic() + checks.IO_TIMEOUT
         while first.received + second.received < 2 * STARVED_AFTER:
             assert not first.problems and not second.problems, first.problems + second.problems
