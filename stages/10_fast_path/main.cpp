@@ -105,10 +105,10 @@ bool load_extension(SOCKET s, GUID id, Function& function) {
 
 // ANCHOR: skip_port_on_success
 // FILE_SKIP_COMPLETION_PORT_ON_SUCCESS may be set on a socket only when the TCP provider hands
-// out real file handles ("IFS handles"): a layered provider that does not could lose
-// completions. Microsoft's page says how to tell: every protocol entry WSAEnumProtocols returns
-// has XP1_IFS_HANDLES set. Checked once; false means every operation queues a packet, as in
-// stage 08.
+// out real file handles ("IFS handles"): SetFileCompletionNotificationModes' page calls the
+// mode compatible with no other layered provider, and says how to tell: every protocol entry
+// WSAEnumProtocols returns has XP1_IFS_HANDLES set. Checked once; false means every operation
+// queues a packet, as in stage 08.
 bool provider_allows_skipping_the_port() {
     static const bool allowed = [] {
         int protocols[] = {IPPROTO_TCP, 0};
