@@ -200,7 +200,9 @@ def test_a_client_that_never_reads_is_ended_after_the_send_timeout_and_its_place
     --send-timeout-ms without any of their echo taken, the server ends both, saying why, and
     the next client is served. (Stage 07's SO_SNDTIMEO ends a send() that blocks; stage 08's
     send does not block, so its server must watch the time itself.)"""
-    server = launch.serve(stage, "--max-clients", "2", "--send-timeout-ms", "4000")
+    # Long enough that both are surely still held when the third client comes: filling their
+    # buffers takes a second or two, counted from when the server's send stops moving.
+    server = launch.serve(stage, "--max-clients", "2", "--send-timeout-ms", "6000")
     deaf = [checks.connect(server.host, server.port) for _ in range(2)]
     try:
         fillers = [threading.Thread(target=checks.fill_until_stuck, args=(sock,), daemon=True)
@@ -214,7 +216,7 @@ def test_a_client_that_never_reads_is_ended_after_the_send_timeout_and_its_place
         assert refusal.startswith(b"error: server full"), \
             f"a third client was not refused while two held their places: {refusal[:80]!r}"
         # No clock in the test: the hang guard only says how long the server had to do it.
-        guard = 4 + 2 + checks.IO_TIMEOUT
+        guard = 6 + 2 + checks.IO_TIMEOUT
         for number in (1, 2):
             server.wait_for_line(rf"^client {number} disconnected: send .*timed out", guard)
         checks.echo_round_trip(server.host, server.port, b"a place is free again\n")
