@@ -19,12 +19,19 @@ pytestmark = pytest.mark.needs("iocp_server")
 
 
 def live_count(server) -> int:
-    """The server's own count of live clients, from its latest connect/disconnect line."""
+    """The server's own count of live clients, from its latest connect/disconnect lines. Each
+    count is exact when taken, but workers print their lines concurrently, so the last line
+    printed may carry an older count than the one before it (seen: "(0 live)" then "(1 live)"
+    as the last two lines of a stage that had no client left). While clients only leave, the
+    smallest count among the last few lines is the latest one."""
+    counts = []
     for line in reversed(server.stdout_lines):
         match = re.search(r"\((\d+) live\)$", line)
         if match:
-            return int(match.group(1))
-    return 0
+            counts.append(int(match.group(1)))
+            if len(counts) == 16:
+                break
+    return min(counts, default=0)
 
 
 def wait_until_no_client_is_live(server) -> None:

@@ -43,6 +43,9 @@ Capabilities:
   provided_buffers      the io_uring twin's receive buffers (--buffers N per ring): an idle client
                         holds none; with every one held by clients that do not read, the others
                         wait; Ctrl+C ends clients that wait for one (test_linux.py)
+  fast_path             stage 10's skip mode and fairness rule, with one worker: a client that
+                        always has bytes waiting does not keep the worker from the others, and
+                        the test build without the rule does (test_fast_path.py)
 
 The Linux twins (stages/linux/NN_name, notes/linux_*.md) are rows too, named linux/NN: each has
 the row of its Windows twin, and its program is a native Linux one (`native=True`), built by the
@@ -114,6 +117,11 @@ STAGES: list[Stage] = [
                                             "fair_under_load", "short_sends"}),
           settings={"cycles": 5000, "send_cap_build": "stage08_async_echo_sendcap.exe"}),
     Stage("09", "09_http_server", frozenset({"http"})),
+    # Stage 08 with the skip mode and its fairness rule: every row of 08's, and the rule's own.
+    Stage("10", "10_fast_path", frozenset({"echo", "concurrent", "cycles", "max_clients_option",
+                                           "iocp_server", "send_holds_no_worker", "send_timeout",
+                                           "fair_under_load", "short_sends", "fast_path"}),
+          settings={"cycles": 5000, "send_cap_build": "stage10_fast_path_sendcap.exe"}),
     # The Linux twins: each with its Windows twin's row, but for what the twin does otherwise.
     Stage("linux/01", "linux/01_blocking_echo", frozenset({"echo", "one_client_at_a_time",
                                                            "posix_signals"}),

@@ -1,9 +1,10 @@
-// The per-client contexts of stages 07 to 09: who owns one, when its socket is closed (exactly
+// The per-client contexts of stages 07 to 10: who owns one, when its socket is closed (exactly
 // once, by destroy()), when it is freed, and what shutdown (and 09's idle timeout) does to the
 // clients still live.
 #include "stages/07_iocp_server/client_context.h"
 #include "stages/08_async_echo/client_context.h"
 #include "stages/09_http_server/client_context.h"
+#include "stages/10_fast_path/client_context.h"
 
 #include "catch.hpp"
 #include "support.h"
@@ -215,4 +216,58 @@ TEST_CASE("stage 09's idle timeout ends only the clients with no progress since 
     CHECK(busy->cancelled.load() == std::string("server stopping"));
     registry.destroy(idle);
     registry.destroy(busy);
+}
+
+// --- stage 10: the skip mode its contexts follow --------------------------------------------
+
+namespace {
+// Wait until `s` has bytes to read, so that the next receive finds them and succeeds at once.
+bool readable_soon(SOCKET s) {
+    fd_set set;
+    FD_ZERO(&set);
+    FD_SET(s, &set);
+    timeval wait{10, 0};
+    return ::select(0, &set, nullptr, nullptr, &wait) == 1;
+}
+}  // namespace
+
+TEST_CASE("stage 10: a receive that finds its bytes queues a packet, until the socket has "
+          "FILE_SKIP_COMPLETION_PORT_ON_SUCCESS; then none, and the call gives the count",
+          "[client_context]") {
+    net::WinsockSession winsock;
+    const net::UniqueSocket listener = test::loopback_listener();
+    const net::UniqueSocket peer = test::connect_to(test::port_of(listener.get()));
+    stage10::ClientRegistry registry(1);
+    stage10::ClientContext* context =
+        registry.create(::accept(listener.get(), nullptr, nullptr), 1);
+    REQUIRE(context);
+    CHECK_FALSE(context->skips_port_on_success);  // stage 08's rule until the mode is set
+    const net::UniqueHandle port(CreateIoCompletionPort(INVALID_HANDLE_VALUE, nullptr, 0, 1));
+    REQUIRE(CreateIoCompletionPort(reinterpret_cast<HANDLE>(context->socket), port.get(), 1, 0));
+
+    // One receive that finds its bytes; returns what GetQueuedCompletionStatus then finds in
+    // the port without waiting: the context's OVERLAPPED, or nothing.
+    auto receive_at_once = [&](DWORD& bytes) -> OVERLAPPED* {
+        REQUIRE(::send(peer.get(), "hello", 5, 0) == 5);
+        REQUIRE(readable_soon(context->socket));
+        context->overlapped = OVERLAPPED{};
+        context->wsabuf = {stage10::buffer_size, context->buffer};
+        DWORD flags = 0;
+        bytes = 0;
+        REQUIRE(WSARecv(context->socket, &context->wsabuf, 1, &bytes, &flags,
+                        &context->overlapped, nullptr) == 0);
+        DWORD packet_bytes = 0;
+        ULONG_PTR key = 0;
+        OVERLAPPED* overlapped = nullptr;
+        GetQueuedCompletionStatus(port.get(), &packet_bytes, &key, &overlapped, 0);
+        return overlapped;
+    };
+
+    DWORD bytes = 0;
+    CHECK(receive_at_once(bytes) == &context->overlapped);  // a packet, though it returned 0
+    REQUIRE(SetFileCompletionNotificationModes(reinterpret_cast<HANDLE>(context->socket),
+                                               FILE_SKIP_COMPLETION_PORT_ON_SUCCESS));
+    CHECK(receive_at_once(bytes) == nullptr);  // no packet: the caller must handle it
+    CHECK(bytes == 5);
+    registry.destroy(context);
 }
