@@ -119,7 +119,11 @@ class ServerProcess:
             self.exit_code = self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
             self.kill()
-            raise AssertionError(f"{self.name} did not exit within {timeout:.0f} s\n{self.output_text()}")
+            # Its code is the kill's now: the test fails here, once, not again at teardown for
+            # a process that "ended during the test". `from None`: the line above says it all.
+            self.exit_code = self.proc.returncode
+            raise AssertionError(f"{self.name} did not exit within {timeout:.0f} s (killed)\n"
+                                 f"{self.output_text()}") from None
         # Wine's own helper processes may hold the pipes open after the program exits, so the
         # readers are given a moment, not waited for until end of file.
         for reader in self._readers:
