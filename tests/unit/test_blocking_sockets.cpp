@@ -77,7 +77,7 @@ TEST_CASE("stop_all wakes a thread blocked in send() to a client that never read
         blocking.stop_all();
     });
     test::check_returns_within(
-        "send()", 15s,
+        "send()", 10s,
         [&] {
             const std::string chunk(1 << 20, 'x');
             while (::send(server_side.get(), chunk.data(), static_cast<int>(chunk.size()), 0) !=
