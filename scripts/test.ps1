@@ -10,7 +10,10 @@
 #
 # Needs CMake 3.21+, Ninja (Visual Studio ships both) and Python 3 with pytest
 # (py -m pip install pytest pytest-timeout). Catch2 v3 is fetched by CMake when not installed.
-# Arguments go to pytest, e.g.  scripts\test.ps1 --stage 01
+# Arguments go to pytest, e.g.  scripts\test.ps1 -k half_close
+# One stage (as scripts/test.sh --stage NN): builds only its program and the unit tests, runs the
+# unit tests of the code it uses (CTest label stageNN) and its client tests:
+#     scripts\test.ps1 --stage 01
 $ErrorActionPreference = "Stop"
 $Preset = if ($env:PRESET) { $env:PRESET } else { "windows-msvc" }
 
@@ -30,6 +33,7 @@ function Resolve-Program($path) {
 }
 
 $pytestArgs = @()
+$stages = @()
 $ownProgram = $false
 for ($i = 0; $i -lt $args.Count; $i++) {
     $arg = "$($args[$i])"
@@ -37,6 +41,7 @@ for ($i = 0; $i -lt $args.Count; $i++) {
         $i++
         $value = if ($arg -eq '--exe') { Resolve-Program $args[$i] } else { Format-Stages $args[$i] }
         $pytestArgs += $arg, $value
+        if ($arg -eq '--stage') { $stages += $value -split ',' }
     } elseif ($arg -like '--exe=*') {
         $pytestArgs += '--exe=' + (Resolve-Program $arg.Substring(6))
     } else {
@@ -54,6 +59,32 @@ if ($ownProgram) {
 
 cmake --preset $Preset
 if ($LASTEXITCODE) { exit $LASTEXITCODE }
+
+if ($stages.Count -gt 0) {
+    $targets = @()
+    foreach ($stage in $stages) {
+        $folders = @()
+        if ($stage -notmatch '/') {
+            $folders = @(Get-ChildItem -Directory "stages" -Filter "${stage}_*" -ErrorAction SilentlyContinue)
+        }
+        if ($folders.Count -eq 0) {
+            [Console]::Error.WriteLine("no stage $stage in stages (the Linux twins are tested on Linux)")
+            exit 2
+        }
+        $targets += "stage" + $folders[0].Name
+    }
+    cmake --build --preset $Preset --target @targets unit_tests
+    if ($LASTEXITCODE) { exit $LASTEXITCODE }
+    $status = 0
+    ctest --preset $Preset --no-tests=error -L ('^stage(' + ($stages -join '|') + ')$')
+    if ($LASTEXITCODE) { $status = 1 }
+    # The client tests, without the harness's own tests (the full run has them).
+    py -m pytest tests/clients --ignore=tests/clients/test_harness.py `
+        --ignore=tests/clients/test_own_server.py --build-dir "build/$Preset" @pytestArgs
+    if ($LASTEXITCODE) { $status = 1 }
+    exit $status
+}
+
 cmake --build --preset $Preset
 if ($LASTEXITCODE) { exit $LASTEXITCODE }
 
