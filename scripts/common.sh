@@ -113,13 +113,21 @@ build_targets() {
 # each, against well under 1 s); tests/harness/process.py's WineSession does the same for the
 # client tests. The helpers inherit the output of the program that starts them, so a first
 # program with its output sent to /dev/null starts them: else they would hold CTest's pipes open.
+# A wineserver already running for the prefix (a test session's) is used, and left running.
 ctest_under_wine() {
-  local wine=(env WINEPREFIX="$BUILD_DIR/wineprefix" WINEDEBUG=-all) status=0
-  "$BUILD_DIR/wine-run" cmd /c exit </dev/null >/dev/null 2>&1 || true  # makes the prefix
-  "${wine[@]}" wineserver -w
-  "${wine[@]}" wineserver -p30 </dev/null >/dev/null 2>&1  # ends 30 s after its last program
+  local prefix="$BUILD_DIR/wineprefix" server status=0
+  local wine=(env WINEPREFIX="$prefix" WINEDEBUG=-all)
+  if [ ! -f "$prefix/system.reg" ]; then  # no prefix yet: wine-run makes it
+    "$BUILD_DIR/wine-run" cmd /c exit </dev/null >/dev/null 2>&1 || true
+    timeout 30 "${wine[@]}" wineserver -w || true
+  fi
+  "${wine[@]}" wineserver -p -f </dev/null >/dev/null 2>&1 &  # exits at once if one runs
+  server=$!
   "$BUILD_DIR/wine-run" cmd /c exit </dev/null >/dev/null 2>&1 || true
   ctest --no-tests=error --no-label-summary "$@" || status=$?
-  "${wine[@]}" wineserver -k 2>/dev/null || true
+  if kill -0 "$server" 2>/dev/null; then
+    "${wine[@]}" wineserver -k || true
+    wait "$server" || true
+  fi
   return $status
 }
