@@ -69,13 +69,13 @@ if [ ${#stages[@]} -gt 0 ]; then
   status=0
   if [ ${#windows[@]} -gt 0 ]; then
     build_targets "$PRESET" "${windows[@]}" unit_tests
-    log "unit tests of the code stage ${windows_labels[*]} uses (ctest -L stageNN)"
+    log "unit tests of the code used by stage ${windows_labels[*]} (ctest -L stageNN)"
     ctest_under_wine --preset "$PRESET" -L "^stage($(IFS='|'; echo "${windows_labels[*]}"))\$" ||
       status=1
   fi
   if [ ${#native[@]} -gt 0 ]; then
     build_targets "$NATIVE_PRESET" "${native[@]}" linux_unit_tests
-    log "unit tests of the code twin ${native_labels[*]} uses (ctest -L stageNN, native)"
+    log "unit tests of the code used by twin ${native_labels[*]} (ctest -L stageNN, native)"
     ctest --preset "$NATIVE_PRESET" --no-tests=error --no-label-summary \
       -L "^stage($(IFS='|'; echo "${native_labels[*]}"))\$" || status=1
   fi
