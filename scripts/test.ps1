@@ -10,7 +10,10 @@
 #
 # Needs CMake 3.21+, Ninja (Visual Studio ships both) and Python 3 with pytest
 # (python -m pip install pytest pytest-timeout). Catch2 v3 is fetched by CMake when not installed.
-# Arguments go to pytest, e.g.  scripts\test.ps1 --stage 01
+# Arguments go to pytest, e.g.  scripts\test.ps1 -k half_close
+# One stage (as scripts/test.sh --stage NN): builds only its program and the unit tests, runs the
+# unit tests of the code it uses (CTest label stageNN) and its client tests:
+#     scripts\test.ps1 --stage 01
 #
 # The Python that runs pytest: $env:PYTHON when set (a path, or a command on PATH), else the
 # launcher's newest Python 3 (py -3), else python. The launcher is missing with the Microsoft
@@ -38,6 +41,7 @@ function Resolve-Program($path) {
 }
 
 $pytestArgs = @()
+$stages = @()
 $ownProgram = $false
 for ($i = 0; $i -lt $args.Count; $i++) {
     $arg = "$($args[$i])"
@@ -45,6 +49,7 @@ for ($i = 0; $i -lt $args.Count; $i++) {
         $i++
         $value = if ($arg -eq '--exe') { Resolve-Program $args[$i] } else { Format-Stages $args[$i] }
         $pytestArgs += $arg, $value
+        if ($arg -eq '--stage') { $stages += $value -split ',' }
     } elseif ($arg -like '--exe=*') {
         $pytestArgs += '--exe=' + (Resolve-Program $arg.Substring(6))
     } else {
@@ -70,6 +75,43 @@ try {
     if ($ownProgram) {
         & $python[0] @pythonArgs -m pytest tests @pytestArgs
         $status = $LASTEXITCODE
+    } elseif ($stages.Count -gt 0) {
+        # One stage: its program and the unit tests, the unit tests of the code it uses, and
+        # its client tests without the harness's own tests (the full run has them).
+        $targets = @()
+        foreach ($stage in $stages) {
+            $folders = @()
+            if ($stage -notmatch '/') {
+                $folders = @(Get-ChildItem -Directory -LiteralPath "stages" |
+                             Where-Object { $_.Name -like "${stage}_*" })
+            }
+            if ($folders.Count -eq 0) {
+                [Console]::Error.WriteLine("no stage $stage in stages (the Linux twins are tested on Linux)")
+                $status = 2
+                break
+            }
+            $targets += "stage" + $folders[0].Name
+            # The test-only builds that a stage's client tests start beside it (CMakeLists.txt).
+            if ($stage -eq '08') { $targets += 'stage08_async_echo_sendcap' }
+            if ($stage -eq '10') { $targets += @('stage10_fast_path_unfair', 'stage10_fast_path_sendcap') }
+        }
+        if ($status -eq 0) {
+            cmake --preset $Preset
+            if ($LASTEXITCODE) { $status = $LASTEXITCODE }
+        }
+        if ($status -eq 0) {
+            cmake --build --preset $Preset --target @targets unit_tests
+            if ($LASTEXITCODE) { $status = $LASTEXITCODE }
+        }
+        if ($status -eq 0) {
+            $labels = '^stage(' + ($stages -join '|') + ')$'
+            ctest --preset $Preset '--no-tests=error' -L $labels
+            if ($LASTEXITCODE) { $status = 1 }
+            $clientTests = @('tests/clients', '--ignore=tests/clients/test_harness.py',
+                             '--ignore=tests/clients/test_own_server.py', '--build-dir', "build/$Preset")
+            & $python[0] @pythonArgs -m pytest @clientTests @pytestArgs
+            if ($LASTEXITCODE) { $status = 1 }
+        }
     } else {
         cmake --preset $Preset
         if ($LASTEXITCODE) { $status = $LASTEXITCODE }

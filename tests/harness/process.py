@@ -113,13 +113,18 @@ class ServerProcess:
         else:
             self.proc.send_signal(signal.SIGINT)
 
-    def wait_exit(self, timeout: float = STOP_TIMEOUT) -> int:
-        """Wait for the process to end; kill it and fail if it does not."""
+    def wait_exit(self, timeout: float = STOP_TIMEOUT, after: str = "") -> int:
+        """Wait for the process to end; kill it and fail if it does not (`after`: what it was
+        asked to do, for the message)."""
         try:
             self.exit_code = self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
             self.kill()
-            raise AssertionError(f"{self.name} did not exit within {timeout:.0f} s\n{self.output_text()}")
+            # Its code is the kill's now: the test fails here, once, not again at teardown for
+            # a process that "ended during the test". `from None`: the line above says it all.
+            self.exit_code = self.proc.returncode
+            raise AssertionError(f"{self.name} did not exit within {timeout:.0f} s{after} (killed)\n"
+                                 f"{self.output_text()}") from None
         # Wine's own helper processes may hold the pipes open after the program exits, so the
         # readers are given a moment, not waited for until end of file.
         for reader in self._readers:
@@ -130,7 +135,7 @@ class ServerProcess:
         """Ctrl+C, then wait for the exit; returns the exit code."""
         if self.proc.poll() is None:
             self.send_ctrl_c()
-        return self.wait_exit(timeout)
+        return self.wait_exit(timeout, after=" of Ctrl+C")
 
     def kill(self) -> None:
         if self.proc.poll() is None:

@@ -34,6 +34,10 @@ def test_a_named_stage_gets_the_arguments_after_its_number():
     process = run_script("01", "--help")
     assert process.wait_exit(600) == 0, process.output_text()
     assert any(line.startswith("usage: stage01_blocking_echo") for line in process.stdout_lines)
+    # Stage 01 alone is built: no other stage, no unit tests.
+    built = [line for line in process.stdout_lines if "Built target" in line]
+    assert any(line.endswith("Built target stage01_blocking_echo") for line in built), built
+    assert not any("stage07" in line or "unit_tests" in line for line in built), built
 
 
 def test_it_serves_in_the_foreground_until_ctrl_c():

@@ -1,6 +1,7 @@
-"""The README's command for a server of your own: scripts/test.sh --exe PATH --as NN runs the
-client tests of stage NN's row against PATH, and nothing else: no build, no unit tests, no
-fuzzer."""
+"""scripts/test.sh in its two focused forms. --exe PATH --as NN, the README's command for a
+server of your own, runs the client tests of stage NN's row against PATH, and nothing else: no
+build, no unit tests, no fuzzer. --stage NN builds that stage and runs the unit tests of the code
+it uses and its client tests: no other stage, no other preset, no fuzzer, no harness self-tests."""
 
 import os
 import subprocess
@@ -44,3 +45,15 @@ def test_a_relative_path_is_taken_from_where_you_are(form):
     result = run_test_script(*exe, "--as", "02", "-k", "test_help", cwd=OWN_SERVER.parent)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "1 passed" in result.stdout, result.stdout
+
+
+def test_with_stage_it_builds_and_tests_that_stage_and_the_code_it_uses_only():
+    result = run_test_script("--stage", "01", "-k", "test_help")
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    for unit in ("unit.send_all", "unit.blocking_sockets", "unit.ctrl_c"):  # stage 01's code
+        assert f": {unit} " in output, output
+    for other in ("unit.http ", "unit.worker_pool", "stage02_thread_per_client", "linux-native",
+                  "fuzzing", "test_harness.py"):
+        assert other not in output, output
+    assert "1 passed" in result.stdout, output  # --help of stage 01, its one client test here

@@ -5,9 +5,9 @@
 
 #include "catch.hpp"
 #include "support.h"
+#include "watchdog.h"
 
 #include <chrono>
-#include <future>
 #include <string>
 #include <thread>
 #include <utility>
@@ -15,17 +15,6 @@
 using namespace std::chrono_literals;
 
 namespace {
-
-// Runs `call` on a thread of its own and says whether it returned within `limit`. When it did
-// not (the test fails then), `unblock` frees the thread so that the test program can go on.
-template <class Call, class Unblock>
-bool returns_within(std::chrono::seconds limit, Call call, Unblock unblock) {
-    auto done = std::async(std::launch::async, call);
-    if (done.wait_for(limit) == std::future_status::ready) return true;
-    unblock();
-    done.wait();
-    return false;
-}
 
 void give_it_time_to_block() { std::this_thread::sleep_for(200ms); }
 
@@ -39,9 +28,10 @@ TEST_CASE("an accept() that starts after stop_all returns at once: the wake-up c
     REQUIRE(listener);
     // The race a cancel alone loses: the thread was on its way to accept() when Ctrl+C came.
     blocking.stop_all();
-    CHECK(returns_within(
-        10s, [&] { const net::UniqueSocket s(::accept(listener.get(), nullptr, nullptr)); },
-        [&] { test::connect_to(test::port_of(listener.get())); }));
+    test::check_returns_within(
+        "accept()", 10s,
+        [&] { const net::UniqueSocket s(::accept(listener.get(), nullptr, nullptr)); },
+        [&] { test::connect_to(test::port_of(listener.get())); });
 }
 
 TEST_CASE("stop_all wakes a thread blocked in recv(), and later calls fail at once",
@@ -59,13 +49,13 @@ TEST_CASE("stop_all wakes a thread blocked in recv(), and later calls fail at on
         give_it_time_to_block();
         blocking.stop_all();
     });
-    CHECK(returns_within(
-        10s,
+    test::check_returns_within(
+        "recv()", 10s,
         [&] {
             char byte = 0;
             received = ::recv(server_side.get(), &byte, 1, 0);  // the client never sends
         },
-        [&] { ::send(client.get(), "x", 1, 0); }));
+        [&] { ::send(client.get(), "x", 1, 0); });
     stopper.join();
     CHECK(received == SOCKET_ERROR);
     // A recv() that starts only now fails at once too: shutdown() made the stop stick.
@@ -86,15 +76,15 @@ TEST_CASE("stop_all wakes a thread blocked in send() to a client that never read
         std::this_thread::sleep_for(1s);  // long enough to fill both buffers
         blocking.stop_all();
     });
-    CHECK(returns_within(
-        30s,
+    test::check_returns_within(
+        "send()", 10s,
         [&] {
             const std::string chunk(1 << 20, 'x');
             while (::send(server_side.get(), chunk.data(), static_cast<int>(chunk.size()), 0) !=
                    SOCKET_ERROR) {
             }
         },
-        [&] { ::shutdown(client.get(), SD_BOTH); }));
+        [&] { ::shutdown(client.get(), SD_BOTH); });
     stopper.join();
 }
 
@@ -106,9 +96,10 @@ TEST_CASE("stop_all wakes a thread blocked in accept()", "[blocking_sockets]") {
         give_it_time_to_block();
         blocking.stop_all();
     });
-    CHECK(returns_within(
-        10s, [&] { const net::UniqueSocket s(::accept(listener.get(), nullptr, nullptr)); },
-        [&] { test::connect_to(test::port_of(listener.get())); }));
+    test::check_returns_within(
+        "accept()", 10s,
+        [&] { const net::UniqueSocket s(::accept(listener.get(), nullptr, nullptr)); },
+        [&] { test::connect_to(test::port_of(listener.get())); });
     stopper.join();
     CHECK(blocking.stopping());
 }
