@@ -20,8 +20,9 @@ Usage (from the repository root):
     python3 tools/notes.py sync     rewrite every quoted block from the code as it is now
 
 `check` is part of the test command (tests/notes/test_notes.py). It also checks that each
-stage's note has the sections every note must have, that its links lead somewhere, and that
-no note points at code by line number.
+stage's note has the sections every note must have (it opens with what it builds on and ends
+with "You now know" and "New calls"), that a deep dive says it is one, that its links lead
+somewhere, and that no note points at code by line number.
 """
 
 from __future__ import annotations
@@ -44,6 +45,14 @@ LINK = re.compile(r"\[[^\]]*\]\((?P<target>[^)\s]+)\)")
 # Every stage note (notes/NN_*.md, and a Linux twin's notes/linux_NN_*.md) has these;
 # Previous/Next may say "none" on the ends.
 REQUIRED_SECTIONS = ["## Try it by hand", "## Tests", "## What this stage leaves out"]
+# ...opens with what it builds on (a line saying "Builds on" before its first section)...
+BUILDS_ON = re.compile(r"\bbuilds on\b", re.IGNORECASE)
+# ...and closes with these two, in this order, as its last two sections (the Previous/Next
+# links may follow). "You now know" is three to five lines: the lesson, said once more.
+CLOSING_SECTIONS = ["## You now know", "## New calls"]
+# A deep dive (notes/NN_deep_dive_*.md) belongs to a stage but is no stage note: nothing later
+# needs it, so it has no sections to keep; its title says what it is.
+DEEP_DIVE = "_deep_dive_"
 
 
 def rel(path: Path) -> str:
@@ -140,18 +149,70 @@ def check_note_shape(note: Path, problems: list[str]) -> None:
             in_code = not in_code
         elif not in_code and LINE_NUMBER.search(line):
             problems.append(f"{where}: points at code by line number: {line.strip()}")
-    if re.match(r"(linux_)?\d\d_", note.name):  # a stage's note, or a Linux twin's
+    if DEEP_DIVE in note.name:
+        if not text.startswith("# Deep dive"):
+            problems.append(f"{where}: a deep dive's title starts with '# Deep dive'")
+    elif re.match(r"(linux_)?\d\d_", note.name):  # a stage's note, or a Linux twin's
         for section in REQUIRED_SECTIONS:
             if section not in text:
                 problems.append(f"{where}: has no '{section}' section")
         if "Previous:" not in text or "Next:" not in text:
             problems.append(f"{where}: has no Previous/Next links")
+        check_opening_and_closing(note, text, problems)
     for match in LINK.finditer(text):
         target = match.group("target")
         if re.match(r"[a-z]+:", target) or target.startswith("#"):
             continue  # a web address or an anchor in the same page
         if not (note.parent / target.split("#")[0]).exists():
             problems.append(f"{where}: link to {target}, which does not exist")
+
+
+def check_opening_and_closing(note: Path, text: str, problems: list[str]) -> None:
+    """A stage note opens with what it builds on and ends with "You now know" (three to five
+    lines) and "New calls", its last two sections."""
+    where = rel(note)
+    opening = text.split("\n## ", 1)[0]
+    if not BUILDS_ON.search(opening):
+        problems.append(f"{where}: does not open with what it builds on "
+                        f"(say 'Builds on' before its first '## ' section)")
+    headings = [line.strip() for line in outside_code(text) if line.startswith("## ")]
+    for section in CLOSING_SECTIONS:
+        if section not in headings:
+            problems.append(f"{where}: has no '{section}' section")
+    if all(section in headings for section in CLOSING_SECTIONS) and headings[-2:] != CLOSING_SECTIONS:
+        problems.append(f"{where}: must end with '{CLOSING_SECTIONS[0]}' then "
+                        f"'{CLOSING_SECTIONS[1]}' (its last sections are {headings[-2:]})")
+    if CLOSING_SECTIONS[0] in headings:
+        lines = section_lines(text, CLOSING_SECTIONS[0])
+        items = [line for line in lines if re.match(r"[-*] ", line)] or lines
+        if not 3 <= len(items) <= 5:
+            problems.append(f"{where}: '{CLOSING_SECTIONS[0]}' has {len(items)} line(s), "
+                            f"not three to five")
+
+
+def outside_code(text: str) -> list[str]:
+    """The lines of a note that are not inside a fenced code block."""
+    lines, in_code = [], False
+    for line in text.splitlines():
+        if line.startswith("```"):
+            in_code = not in_code
+        elif not in_code:
+            lines.append(line)
+    return lines
+
+
+def section_lines(text: str, heading: str) -> list[str]:
+    """The non-blank lines of one section, up to the next heading or the Previous/Next line."""
+    lines, inside = [], False
+    for line in outside_code(text):
+        if line.strip() == heading:
+            inside = True
+        elif inside and (line.startswith("#") or line.startswith("Previous:")
+                         or line.startswith("---")):
+            break
+        elif inside and line.strip():
+            lines.append(line.strip())
+    return lines
 
 
 def all_problems() -> list[str]:

@@ -64,3 +64,61 @@ def test_a_stage_note_or_a_twin_note_must_have_every_section(tmp_path):
         notes.check_note_shape(note, problems)
         assert any("Try it by hand" in p for p in problems), name
         assert any("Previous/Next" in p for p in problems), name
+
+
+COMPLETE_NOTE = """# Stage 07 — An example
+
+Builds on stage 06.
+
+## Try it by hand
+## Tests
+## What this stage leaves out
+## You now know
+- one
+- two
+- three
+## New calls
+- `CreateIoCompletionPort`
+
+Previous: none · Next: none
+"""
+
+
+def _shape_problems(tmp_path, name, text):
+    note = tmp_path / name
+    note.write_text(text, encoding="utf-8")
+    problems = []
+    notes.check_note_shape(note, problems)
+    return problems
+
+
+def test_a_stage_note_with_its_opening_and_closing_passes(tmp_path):
+    for name in ("07_example.md", "linux_07_example.md"):
+        assert _shape_problems(tmp_path, name, COMPLETE_NOTE) == [], name
+
+
+def test_a_stage_note_without_its_closing_sections_names_the_note_and_the_section(tmp_path):
+    for section in ("## You now know", "## New calls"):
+        start = COMPLETE_NOTE.index(section)
+        end = COMPLETE_NOTE.index("## New calls") if section == "## You now know" else COMPLETE_NOTE.index("\nPrevious")
+        text = COMPLETE_NOTE[:start] + COMPLETE_NOTE[end:]
+        problems = _shape_problems(tmp_path, "linux_07_example.md", text)
+        assert any("linux_07_example.md" in p and f"'{section}'" in p for p in problems), problems
+
+
+def test_a_stage_note_that_does_not_say_what_it_builds_on_is_rejected(tmp_path):
+    text = COMPLETE_NOTE.replace("Builds on stage 06.", "An example.")
+    problems = _shape_problems(tmp_path, "07_example.md", text)
+    assert any("07_example.md" in p and "builds on" in p for p in problems), problems
+
+
+def test_you_now_know_is_three_to_five_lines_and_the_two_sections_come_last(tmp_path):
+    too_long = COMPLETE_NOTE.replace("- three\n", "- three\n- four\n- five\n- six\n")
+    assert any("not three to five" in p for p in _shape_problems(tmp_path, "07_a.md", too_long))
+    exercises_last = COMPLETE_NOTE.replace("\nPrevious", "## Exercises\n\nPrevious")
+    assert any("must end with" in p for p in _shape_problems(tmp_path, "07_a.md", exercises_last))
+
+
+def test_a_deep_dive_is_not_held_to_a_stage_notes_sections_but_says_what_it_is(tmp_path):
+    assert _shape_problems(tmp_path, "01_deep_dive_x.md", "# Deep dive: x\n\nText.\n") == []
+    assert any("Deep dive" in p for p in _shape_problems(tmp_path, "01_deep_dive_x.md", "# X\n"))
