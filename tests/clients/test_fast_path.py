@@ -142,6 +142,34 @@ def test_two_clients_that_always_have_bytes_waiting_share_the_only_worker(launch
     assert len(stopped) == 2, server.output_text()
 
 
+def test_a_client_queued_behind_others_is_not_ended_by_the_send_timeout(launch, stage):
+    """When the rule queues a client behind other packets, that client's send is over: nothing
+    of it is pending in the kernel, so the send timeout must not run while its packet waits.
+    One worker, --send-timeout-ms 1, and a client that always has bytes waiting. Then fifteen
+    clients over --max-clients 1 that say nothing: each refusal holds the only worker for its
+    drain (up to 200 ms), and whenever the look finds one of their accepts, the busy client
+    waits in the port behind it, with its echo already sent. Sweeps run meanwhile, once a
+    second; none may end the busy client ("send timed out"), and it goes on being echoed."""
+    server = launch.serve(stage, "--workers", "1", "--max-clients", "1", "--send-timeout-ms", "1")
+    with relentless(server) as fast:
+        fast.wait_until_received(1 << 20)
+        silent = [checks.connect(server.host, server.port) for _ in range(15)]
+        try:
+            for sock in silent:
+                refusal = checks.recv_until_eof(sock)
+                assert refusal.startswith(b"error: server full"), refusal[:80]
+        finally:
+            for sock in silent:
+                sock.close()
+        try:
+            fast.wait_until_received(fast.received + (1 << 20))
+        except AssertionError:  # the server's reason says more than the client's "closed"
+            ended = server.wait_for_line(r"^client 1 disconnected.*", checks.IO_TIMEOUT)
+            raise AssertionError(f"the client the rule had queued was ended: {ended[0]}") from None
+        ended = [line for line in server.stdout_lines if line.startswith("client 1 disconnected")]
+        assert not ended, f"the client the rule had queued was ended: {ended}"
+
+
 def test_the_skip_mode_is_on_when_every_provider_has_ifs_handles(server):
     """The mode is set only when every TCP protocol entry has XP1_IFS_HANDLES; the server says
     which way it decided. Wine's and a stock Windows' providers all have them, so the fast
