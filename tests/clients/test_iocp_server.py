@@ -239,8 +239,12 @@ def test_a_client_that_echoed_once_and_then_idles_is_not_ended_by_the_send_timeo
         idle.sendall(b"once\n")
         assert checks.recv_exactly(idle, 5) == b"once\n"
         with checks.connect(server.host, server.port) as deaf:
-            checks.fill_until_stuck(deaf)
-            server.wait_for_line(r"^client 2 disconnected: send .*timed out", 1 + 2 + checks.IO_TIMEOUT)
+            try:
+                checks.fill_until_stuck(deaf)
+            except ConnectionError:  # ended while still filling: 1 s is short (stage 07)
+                pass
+            server.wait_for_line(r"^client 2 disconnected: send .*timed out",
+                                 1 + 2 + checks.IO_TIMEOUT)
         ended = [line for line in server.stdout_lines if line.startswith("client 1 disconnected")]
         assert not ended, f"an idle client whose echo had gone out was ended: {ended}"
         idle.sendall(b"still here\n")
