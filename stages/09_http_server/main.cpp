@@ -514,8 +514,8 @@ public:
     // ANCHOR: accept_complete
     // A worker: the AcceptEx of `op` completed (`ok`) or failed. Returns the connected socket,
     // now the caller's, with the client's address in `peer` — or INVALID_SOCKET. The op is
-    // posted again either way (unless the server is stopping). Allocates nothing and throws
-    // nothing, so that nothing can come between taking the socket and posting the op again.
+    // posted again either way (unless the server is stopping). Throws nothing, so that nothing
+    // can come between taking the socket and posting the op again.
     SOCKET complete(AcceptOp& op, bool ok, sockaddr_storage& peer) {
         std::lock_guard<std::mutex> lock(mutex_);
         --in_flight_;
@@ -534,10 +534,19 @@ public:
             return INVALID_SOCKET;
         }
         errors_.on_success();
-        // The accepted socket does not take on the listener's properties until told so;
-        // without this, getpeername, getsockname and shutdown fail on it.
-        setsockopt(s, SOL_SOCKET, SO_UPDATE_ACCEPT_CONTEXT,
-                   reinterpret_cast<const char*>(&listener_), sizeof listener_);
+        // The accepted socket does not take on the listener's properties until told so; the
+        // SOL_SOCKET options page says to set this before getpeername, getsockname, getsockopt
+        // or setsockopt on it (setsockopt: the abortive close's SO_LINGER). Should it fail, the
+        // connection still works: say so, and go on.
+        if (setsockopt(s, SOL_SOCKET, SO_UPDATE_ACCEPT_CONTEXT,
+                       reinterpret_cast<const char*>(&listener_), sizeof listener_) != 0) {
+            const int error = WSAGetLastError();
+            try {  // the line is dropped, not thrown, if even its text cannot be allocated
+                net::log("accepted socket: SO_UPDATE_ACCEPT_CONTEXT failed: ",
+                         net::error_text(error));
+            } catch (...) {
+            }
+        }
         // The addresses are in the op's buffer already: copy them out before it is reused.
         sockaddr *local = nullptr, *remote = nullptr;
         int local_length = 0, remote_length = 0;

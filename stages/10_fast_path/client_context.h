@@ -53,10 +53,11 @@ struct ClientContext {
     bool sending = false;  // the operation in flight: false = WSARecv, true = WSASend
     DWORD to_send = 0;     // bytes of `buffer` to echo, and how many are sent already
     DWORD sent = 0;
-    // When the send in flight was posted (now_ms()); 0 while a read is in flight. Main reads
-    // it once a second to end a client that has taken nothing of its echo for the send timeout
-    // (a send that completes just as main looks may still be ended: it had made no progress
-    // for the whole timeout).
+    // When the send in flight was posted (now_ms()); 0 once a read is posted. So the send
+    // timeout counts from posting a send until a worker handles its completion packet: the
+    // time the packet waits in the port counts too. Main reads it once a second and ends a
+    // client whose send, up to 4 KiB, has not been handled within the timeout (a send that
+    // completes just as main looks may still be ended: it took the whole timeout).
     std::atomic<long long> send_posted_ms{0};
     std::atomic<const char*> cancelled{nullptr};  // why another thread ended it, if one did
     // FILE_SKIP_COMPLETION_PORT_ON_SUCCESS is set on the socket: an operation that succeeds

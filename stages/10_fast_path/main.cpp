@@ -137,15 +137,20 @@ bool io_failed(int result) { return result == SOCKET_ERROR && WSAGetLastError() 
 // is set on the socket: then no packet comes, and the caller must handle the result itself.
 enum class Outcome { pending, done_now, failed };
 
-Outcome outcome_of(int result, const ClientContext& context) {
+Outcome outcome_of(int result, ClientContext& context, DWORD& bytes) {
     if (io_failed(result)) return Outcome::failed;
-    return result == 0 && context.skips_port_on_success ? Outcome::done_now : Outcome::pending;
+    if (result != 0 || !context.skips_port_on_success) return Outcome::pending;
+    // Done now. The WSARecv and WSASend pages advise NULL for the count the call itself
+    // returns when it is given an OVERLAPPED, so the count is read where a packet would have
+    // taken it from: the OVERLAPPED, by WSAGetOverlappedResult without waiting.
+    DWORD flags = 0;
+    return WSAGetOverlappedResult(context.socket, &context.overlapped, &bytes, FALSE, &flags)
+               ? Outcome::done_now
+               : Outcome::failed;
 }
 // ANCHOR_END: outcome
 
-// Start the client's next read. On Outcome::done_now, `bytes` is how much arrived: the count
-// the call reports for an operation that completed at once (for a pending one it means
-// nothing, and nothing here reads it then).
+// Start the client's next read. On Outcome::done_now, `bytes` is how much arrived.
 Outcome post_recv(ClientContext& context, DWORD& bytes) {
     context.sending = false;
     context.send_posted_ms = 0;
@@ -154,8 +159,8 @@ Outcome post_recv(ClientContext& context, DWORD& bytes) {
     context.wsabuf.len = stage10::buffer_size;
     DWORD flags = 0;
     const int result =
-        WSARecv(context.socket, &context.wsabuf, 1, &bytes, &flags, &context.overlapped, nullptr);
-    return outcome_of(result, context);
+        WSARecv(context.socket, &context.wsabuf, 1, nullptr, &flags, &context.overlapped, nullptr);
+    return outcome_of(result, context, bytes);
 }
 
 // Start sending the part of the buffer not sent yet. On Outcome::done_now, `bytes` is how much
@@ -173,8 +178,8 @@ Outcome post_send(ClientContext& context, DWORD& bytes) {
     context.wsabuf.len = std::min<ULONG>(context.wsabuf.len, ECHO_TEST_SEND_CAP);
 #endif
     const int result =
-        WSASend(context.socket, &context.wsabuf, 1, &bytes, 0, &context.overlapped, nullptr);
-    return outcome_of(result, context);
+        WSASend(context.socket, &context.wsabuf, 1, nullptr, 0, &context.overlapped, nullptr);
+    return outcome_of(result, context, bytes);
 }
 // ANCHOR_END: post_recv
 
@@ -283,14 +288,19 @@ std::optional<Packet> handle_io(HANDLE port, ClientRegistry& registry, Counters&
         // waits for this worker, go on here. A packet there: take it, and queue this client's
         // result behind the others, as a packet of our own — the packet the system would have
         // queued had the send pended.
-        if (fairness_rule && context->sending && !taken) {
-            const Packet waiting = take_packet(port, 0);
-            if (waiting.ok || waiting.overlapped != nullptr) {
-                taken = waiting;
+        if (fairness_rule && context->sending) {
+            if (!taken) {
+                const Packet waiting = take_packet(port, 0);
+                if (waiting.ok || waiting.overlapped != nullptr) taken = waiting;
+            }
+            if (taken) {
+                // The send is over and nothing of this client is pending in the kernel while
+                // its packet waits: the send timeout has nothing left to time.
+                context->send_posted_ms = 0;
                 if (PostQueuedCompletionStatus(port, bytes, client_key, &context->overlapped))
                     return taken;  // a packet will come: the context is not ours
-                // The port took none (out of memory): this client goes on here, and the packet
-                // taken waits until it is done.
+                // The port took none (short of memory): one more echo of this client here,
+                // then the post is tried again; the packet taken waits until one succeeds.
             }
         }
         // ANCHOR_END: fairness_rule
@@ -342,8 +352,8 @@ public:
     // ANCHOR: accept_complete
     // A worker: the AcceptEx of `op` completed (`ok`) or failed. Returns the connected socket,
     // now the caller's, with the client's address in `peer` — or INVALID_SOCKET. The op is
-    // posted again either way (unless the server is stopping). Allocates nothing and throws
-    // nothing, so that nothing can come between taking the socket and posting the op again.
+    // posted again either way (unless the server is stopping). Throws nothing, so that nothing
+    // can come between taking the socket and posting the op again.
     SOCKET complete(AcceptOp& op, bool ok, sockaddr_storage& peer) {
         std::lock_guard<std::mutex> lock(mutex_);
         --in_flight_;
@@ -362,10 +372,19 @@ public:
             return INVALID_SOCKET;
         }
         errors_.on_success();
-        // The accepted socket does not take on the listener's properties until told so;
-        // without this, getpeername, getsockname and shutdown fail on it.
-        setsockopt(s, SOL_SOCKET, SO_UPDATE_ACCEPT_CONTEXT,
-                   reinterpret_cast<const char*>(&listener_), sizeof listener_);
+        // The accepted socket does not take on the listener's properties until told so; the
+        // SOL_SOCKET options page says to set this before getpeername, getsockname, getsockopt
+        // or setsockopt on it (setsockopt: the abortive close's SO_LINGER). Should it fail, the
+        // connection still works: say so, and go on.
+        if (setsockopt(s, SOL_SOCKET, SO_UPDATE_ACCEPT_CONTEXT,
+                       reinterpret_cast<const char*>(&listener_), sizeof listener_) != 0) {
+            const int error = WSAGetLastError();
+            try {  // the line is dropped, not thrown, if even its text cannot be allocated
+                net::log("accepted socket: SO_UPDATE_ACCEPT_CONTEXT failed: ",
+                         net::error_text(error));
+            } catch (...) {
+            }
+        }
         // The addresses are in the op's buffer already: copy them out before it is reused.
         sockaddr *local = nullptr, *remote = nullptr;
         int local_length = 0, remote_length = 0;
@@ -520,7 +539,9 @@ std::optional<Packet> handle_new_client(SOCKET s, const sockaddr_storage& peer, 
                static_cast<int>(GetLastError()));
         return std::nullopt;
     }
-    // ...except for operations that succeed at once, from now on (see post_recv).
+    // ...except for operations that succeed at once, from now on (see post_recv). The
+    // listener keeps its packets: Acceptor counts on one for every AcceptEx, even one that
+    // returns TRUE.
     context->skips_port_on_success =
         provider_allows_skipping_the_port() &&
         SetFileCompletionNotificationModes(reinterpret_cast<HANDLE>(context->socket),

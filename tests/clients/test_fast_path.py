@@ -10,6 +10,7 @@ only end a hang with a line that says what was waited for.
 
 import select
 import socket
+import sys
 import time
 
 import pytest
@@ -65,6 +66,24 @@ def echoed_while_the_line_waits(fast: checks.RelentlessClient, other) -> int:
     return fast.received - start
 
 
+def test_taught_trap_without_the_rule_one_client_gets_200_echoes_while_others_have_none(
+        launch, stage):
+    """The trap, counted: stage 08's fairness check against the build without the rule. Fifty
+    clients, each served once, then each with 32 KiB of messages in flight: every read the
+    server starts finds bytes waiting and every send finds room, whoever the client's process
+    is and however fast it runs, since the bytes are all sent before the count starts. The one
+    worker goes on inline with the client in hand, and that client has 200 echoes while others
+    have had none. The check must fail, naming them (stages 07, 08 and 10 pass it:
+    test_iocp_server.py)."""
+    server = serve_unfair(launch, stage, "--workers", "1")
+    with pytest.raises(AssertionError, match="had none") as starved:
+        checks.check_every_client_is_served_while_one_gets_many(server.host, server.port)
+    print(starved.value)
+
+
+@pytest.mark.skipif(sys.platform == "win32",
+                    reason="needs a Python client that outpaces the server's reads, as it does "
+                           "under Wine only; the counted trap test above holds on both")
 def test_taught_trap_without_the_rule_one_client_keeps_the_only_worker(launch, stage):
     """The trap: with the fast path and no rule, a client that always has bytes waiting keeps
     the only worker. Every read finds its next bytes and every send finds room, so the worker
@@ -121,6 +140,34 @@ def test_two_clients_that_always_have_bytes_waiting_share_the_only_worker(launch
         assert server.stop() == 0, server.output_text()
     stopped = [line for line in server.stdout_lines if "disconnected: server stopping" in line]
     assert len(stopped) == 2, server.output_text()
+
+
+def test_a_client_queued_behind_others_is_not_ended_by_the_send_timeout(launch, stage):
+    """When the rule queues a client behind other packets, that client's send is over: nothing
+    of it is pending in the kernel, so the send timeout must not run while its packet waits.
+    One worker, --send-timeout-ms 1, and a client that always has bytes waiting. Then fifteen
+    clients over --max-clients 1 that say nothing: each refusal holds the only worker for its
+    drain (up to 200 ms), and whenever the look finds one of their accepts, the busy client
+    waits in the port behind it, with its echo already sent. Sweeps run meanwhile, once a
+    second; none may end the busy client ("send timed out"), and it goes on being echoed."""
+    server = launch.serve(stage, "--workers", "1", "--max-clients", "1", "--send-timeout-ms", "1")
+    with relentless(server) as fast:
+        fast.wait_until_received(1 << 20)
+        silent = [checks.connect(server.host, server.port) for _ in range(15)]
+        try:
+            for sock in silent:
+                refusal = checks.recv_until_eof(sock)
+                assert refusal.startswith(b"error: server full"), refusal[:80]
+        finally:
+            for sock in silent:
+                sock.close()
+        try:
+            fast.wait_until_received(fast.received + (1 << 20))
+        except AssertionError:  # the server's reason says more than the client's "closed"
+            ended = server.wait_for_line(r"^client 1 disconnected.*", checks.IO_TIMEOUT)
+            raise AssertionError(f"the client the rule had queued was ended: {ended[0]}") from None
+        ended = [line for line in server.stdout_lines if line.startswith("client 1 disconnected")]
+        assert not ended, f"the client the rule had queued was ended: {ended}"
 
 
 def test_the_skip_mode_is_on_when_every_provider_has_ifs_handles(server):

@@ -225,6 +225,32 @@ def test_a_client_that_never_reads_is_ended_after_the_send_timeout_and_its_place
             sock.close()
 
 
+@pytest.mark.needs("send_timeout")
+def test_a_client_that_echoed_once_and_then_idles_is_not_ended_by_the_send_timeout(launch, stage):
+    """The send timeout times a send, not a client: once the echo has gone out and the next read
+    is posted, the clock stops. Client 1 is echoed once and then says nothing. A client that
+    never reads comes after that echo, and its "send timed out" line shows that a sweep ran
+    with a deadline later than client 1's send. Client 1 must have outlived it: no line of its
+    end, and it is still echoed. (A server that left the send's time set once the read was
+    posted would end client 1 at that sweep.) No clock here: the second client's line says
+    when."""
+    server = launch.serve(stage, "--send-timeout-ms", "1000")
+    with checks.connect(server.host, server.port) as idle:
+        idle.sendall(b"once\n")
+        assert checks.recv_exactly(idle, 5) == b"once\n"
+        with checks.connect(server.host, server.port) as deaf:
+            try:
+                checks.fill_until_stuck(deaf)
+            except ConnectionError:  # ended while still filling: 1 s is short (stage 07)
+                pass
+            server.wait_for_line(r"^client 2 disconnected: send .*timed out",
+                                 1 + 2 + checks.IO_TIMEOUT)
+        ended = [line for line in server.stdout_lines if line.startswith("client 1 disconnected")]
+        assert not ended, f"an idle client whose echo had gone out was ended: {ended}"
+        idle.sendall(b"still here\n")
+        assert checks.recv_exactly(idle, 11) == b"still here\n"
+
+
 @pytest.mark.needs("fair_under_load")
 def test_with_one_worker_every_client_is_served_before_any_gets_200_echoes(launch, stage):
     """Fairness, counted: with a single worker and 50 clients, each already served once and

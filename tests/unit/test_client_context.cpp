@@ -232,7 +232,7 @@ bool readable_soon(SOCKET s) {
 }  // namespace
 
 TEST_CASE("stage 10: a receive that finds its bytes queues a packet, until the socket has "
-          "FILE_SKIP_COMPLETION_PORT_ON_SUCCESS; then none, and the call gives the count",
+          "FILE_SKIP_COMPLETION_PORT_ON_SUCCESS; then none, and the count is in the OVERLAPPED",
           "[client_context]") {
     net::WinsockSession winsock;
     const net::UniqueSocket listener = test::loopback_listener();
@@ -269,5 +269,11 @@ TEST_CASE("stage 10: a receive that finds its bytes queues a packet, until the s
                                                FILE_SKIP_COMPLETION_PORT_ON_SUCCESS));
     CHECK(receive_at_once(bytes) == nullptr);  // no packet: the caller must handle it
     CHECK(bytes == 5);
+    // Stage 10 passes NULL for that count, as the WSARecv page advises with an OVERLAPPED, and
+    // reads it from the OVERLAPPED instead, without waiting: the same 5.
+    DWORD from_overlapped = 0, flags = 0;
+    CHECK(::WSAGetOverlappedResult(context->socket, &context->overlapped, &from_overlapped,
+                                   FALSE, &flags));
+    CHECK(from_overlapped == 5);
     registry.destroy(context);
 }
