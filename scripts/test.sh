@@ -60,7 +60,7 @@ if [ ${#stages[@]} -gt 0 ]; then
     [ -n "$target" ] || { echo "no stage $stage in $REPO/stages" >&2; exit 2; }
     case $stage in
       linux/04) native+=("$target" fd_setsize_demo fd_setsize_demo_unchecked) ;;
-      linux/08) native+=("$target" uring_busy_once) ;;
+      linux/08) native+=("$target" uring_busy_once uring_long_pause) ;;
       linux/*) native+=("$target") ;;
       08) windows+=("$target" stage08_async_echo_sendcap) ;;
       10) windows+=("$target" stage10_fast_path_unfair stage10_fast_path_sendcap) ;;

@@ -3,10 +3,14 @@
 #include "common/worker_pool.h"
 
 #include "catch.hpp"
+#include "watchdog.h"
 
 #include <atomic>
+#include <chrono>
 #include <stdexcept>
 #include <thread>
+
+using namespace std::chrono_literals;
 
 namespace {
 
@@ -40,6 +44,11 @@ struct CountedWork {
     void operator()() const { worker(); }
 };
 
+// What frees workers that a stop() too stingy with exit packets left waiting on the port.
+void post_exit_packets(HANDLE port, int count) {
+    for (int i = 0; i < count; ++i) ::PostQueuedCompletionStatus(port, 0, 0, nullptr);
+}
+
 }  // namespace
 
 TEST_CASE("stop() ends every worker, after the packets queued before its exit packets",
@@ -48,7 +57,10 @@ TEST_CASE("stop() ends every worker, after the packets queued before its exit pa
     std::atomic<int> packets{0};
     net::WorkerPool pool(port.get(), 4, Worker{port.get(), &packets});
     for (int i = 0; i < 100; ++i) ::PostQueuedCompletionStatus(port.get(), 0, 1, nullptr);
-    pool.stop();  // returns: all four took an exit packet and were joined
+    // Returns once all four took an exit packet and were joined; a worker left without one
+    // would keep join() waiting forever, so the watchdog names the call instead.
+    test::check_returns_within("WorkerPool::stop()", 10s, [&] { pool.stop(); },
+                               [&] { post_exit_packets(port.get(), 4); });
     CHECK(packets == 100);
     pool.stop();  // a second stop has nothing to do
 }
@@ -70,8 +82,20 @@ TEST_CASE("a pool whose third thread cannot start stops the two that did, then t
     // One copy into WorkerPool's by-value parameter, then per_thread for each thread started:
     work.fail_at = 1 + 2 * per_thread + 1;  // the first copy for the third thread
     // Without the constructor's catch, the two running std::threads would be destroyed
-    // unjoined, and std::terminate would end this test program.
-    CHECK_THROWS_AS(net::WorkerPool(port.get(), 5, work), std::runtime_error);
+    // unjoined, and std::terminate would end this test program. The catch stops the two, so
+    // the constructor waits on their exit packets: the watchdog names it if it never returns.
+    bool threw = false;
+    test::check_returns_within(
+        "WorkerPool's constructor, stopping the threads it started", 10s,
+        [&] {
+            try {
+                net::WorkerPool pool(port.get(), 5, work);
+            } catch (const std::runtime_error&) {
+                threw = true;
+            }
+        },
+        [&] { post_exit_packets(port.get(), 2); });
+    CHECK(threw);
     // Both exit packets were taken: nothing is left in the port.
     DWORD bytes = 0;
     ULONG_PTR key = 0;
