@@ -108,7 +108,7 @@ def test_what_mingw_gcc_forgives_the_libcxx_check_does_not(tmp_path):
 
 @pytest.mark.skipif(os.environ.get("CMAKE_CXX_COMPILER_LAUNCHER") != "ccache",
                     reason="a second build of Catch2 v3 from its sources: 3 to 4 minutes "
-                           "without ccache (source /work/wt/ENV.sh or set "
+                           "without ccache (set "
                            "CMAKE_CXX_COMPILER_LAUNCHER=ccache)")
 def test_a_catch2_v2_habit_fails_the_catch2_v3_build(tmp_path):
     # Catch2 v2 puts Approx in the global namespace; v3 has only Catch::Approx.
