@@ -282,6 +282,23 @@ def test_ctrl_c_during_an_accept_pause_cancels_the_pause(launch, stage, request)
 
 
 @pytest.mark.needs("provided_buffers")
+def test_a_worker_that_cannot_make_its_ring_stops_the_server_before_it_listens(launch, stage,
+                                                                                request):
+    """Each worker makes its own ring on its own thread (IORING_SETUP_SINGLE_ISSUER: only the
+    thread that made a ring may submit to it). When one cannot (the fault library fails the
+    third ring the process makes: main's, then the workers'), the server must stop the workers
+    that did start and exit 1 with the reason, before "listening on": not hang waiting for a
+    ring that will never exist, nor deal clients to it, nor abort with threads still running."""
+    fault = demo(request, "uring_no_worker_ring.so")
+    server = launch.start_argv(["env", f"LD_PRELOAD={fault}", str(launch.program(stage)),
+                                *stage.extra_args, "--port", "0", "--workers", "3"])
+    assert server.wait_exit() == 1, server.output_text()
+    assert any(re.match(r"^error: a worker's ring: io_uring_queue_init: Cannot allocate memory$",
+                        line) for line in server.stderr_lines), server.output_text()
+    assert not any("listening on" in line for line in server.stdout_lines), server.output_text()
+
+
+@pytest.mark.needs("provided_buffers")
 @pytest.mark.parametrize("count", ["3", "1000"])
 def test_a_number_of_buffers_that_is_not_a_power_of_two_is_a_bad_argument(launch, stage, count):
     process = launch.start(stage, "--buffers", count)

@@ -28,7 +28,7 @@
 //
 // What it still leaves out: a protocol, as stage 08 does.
 //
-// Build without CMake, from the repository root (liburing-dev, Linux 5.19 or later):
+// Build without CMake, from the repository root (liburing-dev; runs on Linux 6.1 or later):
 //   g++ -std=c++17 -O2 -Istages/linux/stand_in -I. stages/linux/08_io_uring/main.cpp stages/linux/common/*.cpp common/options.cpp common/log.cpp -o stage08_io_uring -pthread -luring
 #include "stages/linux/08_io_uring/client_context.h"
 #include "stages/linux/08_io_uring/provided_buffers.h"
@@ -51,6 +51,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -151,9 +152,9 @@ void post_message(io_uring& from, int target, Tag tag, int value, std::uint64_t 
 // A ring per worker thread, where stage 08 has one completion port for all. A port is built to
 // be shared: any waiting worker takes the next packet. A ring is built for one thread: its
 // queues are memory shared with the kernel, with no lock for two threads on our side, and the
-// kernel completes operations on the thread that submitted them. So each worker owns a ring,
-// with its own buffer group, and serves the clients main hands it; main's messages are all that
-// another thread puts into it.
+// kernel completes operations on the thread that submitted them. So each worker makes, uses and
+// closes a ring of its own (ring.h tells the kernel so), with its own buffer group, and serves
+// the clients main hands it; main's messages are all that another thread puts into it.
 struct Worker {
     Worker(unsigned number, unsigned buffer_count)
         : index(number), ring(256), buffers(ring.get(), buffer_count, 0) {}
@@ -168,23 +169,27 @@ struct Worker {
 
 class WorkerPool {
 public:
-    WorkerPool(io_uring& main_ring, unsigned count, unsigned buffer_count) : main_ring_(main_ring) {
-        for (unsigned i = 0; i < count; ++i)
-            workers_.push_back(std::make_unique<Worker>(i + 1, buffer_count));
-    }
+    explicit WorkerPool(io_uring& main_ring) : main_ring_(main_ring) {}
     ~WorkerPool() { stop(); }
     WorkerPool(const WorkerPool&) = delete;
     WorkerPool& operator=(const WorkerPool&) = delete;
 
     // A thread per ring, started with SIGINT and SIGTERM blocked, as net::WorkerPool's are: the
-    // handler must run on main only (stages/linux/common/blocking_sockets.h says why).
-    void start(const std::function<void(Worker&)>& work) {
+    // handler must run on main only (stages/linux/common/blocking_sockets.h says why). Each
+    // thread makes its Worker, ring and buffers, and says which ring is its (run); this returns
+    // once every ring exists, or throws why one could not be made (stop() ends the others).
+    void start(unsigned count, unsigned buffer_count, const std::function<void(Worker&)>& work) {
         const net::CtrlCBlocked blocked_while_starting;
-        for (auto& worker : workers_) threads_.emplace_back(work, std::ref(*worker));
+        rings_.assign(count, -1);
+        for (unsigned i = 0; i < count; ++i)
+            threads_.emplace_back([this, i, buffer_count, work] { run(i, buffer_count, work); });
+        std::unique_lock<std::mutex> lock(mutex_);
+        made_.wait(lock, [&] { return told_ == count; });
+        if (!failure_.empty()) throw std::runtime_error("a worker's ring: " + failure_);
     }
 
     // main: the ring the next new client goes to, in turn. (A port spreads each operation.)
-    Worker& next() { return *workers_[next_++ % workers_.size()]; }
+    int next_ring() { return rings_[next_++ % rings_.size()]; }
 
     // Shutdown: every worker cancels what its ring holds (worker_loop, cancel_ring).
     void cancel_all() { tell_everyone(cancel_tag); }
@@ -195,16 +200,41 @@ public:
         tell_everyone(exit_tag);
         for (std::thread& thread : threads_) thread.join();
         threads_.clear();
+        rings_.clear();  // closed by their workers
     }
 
 private:
+    // A worker's thread, from first to last: its ring is made here, and closed here when the
+    // work is done (~Worker), by the one thread the kernel lets submit to it.
+    void run(unsigned i, unsigned buffer_count, const std::function<void(Worker&)>& work) {
+        std::unique_ptr<Worker> worker;
+        std::string failure;
+        try {
+            worker = std::make_unique<Worker>(i + 1, buffer_count);
+        } catch (const std::exception& error) {
+            failure = error.what();
+        }
+        {
+            const std::lock_guard<std::mutex> told(mutex_);
+            if (worker) rings_[i] = worker->ring.fd();
+            else failure_ = failure;
+            ++told_;
+        }
+        made_.notify_one();
+        if (worker) work(*worker);
+    }
+
     // A message to every worker's ring, and the wait until each is delivered. One that cannot be
     // (no memory for its completion) would leave a worker that never learns: no safe way on.
     void tell_everyone(Tag tag) {
-        for (std::size_t i = 0; i < threads_.size(); ++i)
-            post_message(main_ring_, workers_[i]->ring.fd(), tag, 0, message_data(-1));
+        std::size_t sent = 0;
+        for (const int ring : rings_) {
+            if (ring < 0) continue;  // never made
+            post_message(main_ring_, ring, tag, 0, message_data(-1));
+            ++sent;
+        }
         std::size_t delivered = 0;
-        while (delivered < threads_.size()) {
+        while (delivered < sent) {
             io_uring_cqe* cqe = nullptr;
             submit_and_wait(main_ring_, "main");
             while (io_uring_peek_cqe(&main_ring_, &cqe) == 0) {
@@ -225,9 +255,13 @@ private:
     }
 
     io_uring& main_ring_;
-    std::vector<std::unique_ptr<Worker>> workers_;
     std::vector<std::thread> threads_;
+    std::vector<int> rings_;  // each worker's ring descriptor, once made; -1 if it could not be
     std::size_t next_ = 0;
+    std::mutex mutex_;  // guards rings_, told_ and failure_ while start() waits
+    std::condition_variable made_;
+    unsigned told_ = 0;    // workers that have said how the making went
+    std::string failure_;  // why a ring could not be made, if one could not
 };
 // ANCHOR_END: worker_pool
 
@@ -443,7 +477,7 @@ private:
             ::close(s);
             return;
         }
-        post_message(ring_, workers_.next().ring.fd(), new_client_tag, s, message_data(s));
+        post_message(ring_, workers_.next_ring(), new_client_tag, s, message_data(s));
         ++handing_off_;
     }
 
@@ -585,7 +619,7 @@ void worker_loop(Worker& worker, ClientRegistry& registry, Counters& counters,
 //   4. One exit message per worker, and join them (WorkerPool::stop). Any earlier, and a
 //      worker could return with completions of its clients still to come.
 // main runs it after the main loop; the destructor runs it if main leaves by an exception,
-// before ~WorkerPool (which closes the rings), ~ClientRegistry and main's ring.
+// before ~WorkerPool (its threads closed their rings), ~ClientRegistry and main's ring.
 class OrderlyShutdown {
 public:
     OrderlyShutdown(Acceptor& acceptor, ClientRegistry& registry, WorkerPool& pool,
@@ -672,15 +706,16 @@ int main(int argc, char* argv[]) {
         if (!listener) return blocking.stopping() ? 0 : 1;
 
         // ANCHOR: create_port
-        // Main's ring: the accept, and the messages to the workers. The workers' rings and buffers
-        // come with the pool; their threads start once all they use exists.
+        // Main's ring: the accept, and the messages to the workers. Each worker makes its own
+        // ring and buffers on its own thread; pool.start returns once every one exists.
         Ring main_ring(256);
         ClientRegistry registry(max_clients);
         Counters counters;
-        WorkerPool pool(main_ring.get(), workers, buffers);
+        WorkerPool pool(main_ring.get());
         Acceptor acceptor(main_ring.get(), listener.get(), blocking, pool);
         OrderlyShutdown orderly_shutdown(acceptor, registry, pool, counters);
-        pool.start([&](Worker& worker) { worker_loop(worker, registry, counters, max_clients); });
+        pool.start(workers, buffers,
+                   [&](Worker& worker) { worker_loop(worker, registry, counters, max_clients); });
         // ANCHOR_END: create_port
         acceptor.start();
         net::log(workers, " workers, each with its own ring and ", buffers,

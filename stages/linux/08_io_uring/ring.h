@@ -6,6 +6,7 @@
 
 #include <liburing.h>
 
+#include <cerrno>
 #include <system_error>
 
 namespace stage08_io_uring {
@@ -17,19 +18,26 @@ namespace stage08_io_uring {
 // keeps the excess: IORING_FEAT_NODROP, Linux 5.5), but a multishot accept ends then (main.cpp,
 // Acceptor).
 //
-// IORING_SETUP_COOP_TASKRUN (Linux 5.19): a receive completes as work queued for the ring's
-// thread ("task work"), and by default the kernel interrupts that thread at once to run it —
-// from whichever processor the data came in on, an inter-processor interrupt paid by the sender.
-// With the flag the work waits until the thread next enters the kernel; a worker here enters it
-// for every batch anyway (worker_loop), so nothing waits longer, and the interrupt is gone.
+// Made, used and closed by one thread, and the kernel is told so:
+//   - IORING_SETUP_SINGLE_ISSUER (Linux 6.0): only the thread that made the ring submits to it
+//     (another gets EEXIST), and the kernel can take the shortcuts that this allows.
+//   - IORING_SETUP_DEFER_TASKRUN (Linux 6.1; needs SINGLE_ISSUER): a receive completes as work
+//     queued for the ring's thread ("task work"). By default the kernel interrupts that thread to
+//     run it, from whichever processor the data came in on: an inter-processor interrupt, paid by
+//     the sender. With the flag the work waits until the thread next asks for completions
+//     (io_uring_enter with IORING_ENTER_GETEVENTS); each loop here asks for every batch anyway
+//     (io_uring_submit_and_wait), so nothing waits longer, and the interrupt is gone.
 class Ring {
 public:
     explicit Ring(unsigned entries, unsigned completion_entries = 4096) {
         io_uring_params params{};
-        params.flags = IORING_SETUP_CQSIZE | IORING_SETUP_COOP_TASKRUN;
+        params.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
         params.cq_entries = completion_entries;
+        // A kernel older than 6.1 does not know DEFER_TASKRUN: EINVAL. Say what it lacks.
         if (const int error = io_uring_queue_init_params(entries, &ring_, &params); error < 0)
-            throw std::system_error(-error, std::generic_category(), "io_uring_queue_init");
+            throw std::system_error(-error, std::generic_category(),
+                                    error == -EINVAL ? "io_uring_queue_init (Linux 6.1 or later?)"
+                                                     : "io_uring_queue_init");
     }
     // Unmaps the queues and closes the ring; the kernel would cancel what is still in flight
     // later, on its own time. Not a safety net: an operation's buffer or context may be freed

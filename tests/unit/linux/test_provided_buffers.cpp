@@ -17,8 +17,10 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <future>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 using stage08_io_uring::buffer_size;
@@ -194,4 +196,44 @@ TEST_CASE("a message to another ring arrives as a completion, with our data, in 
         CHECK(received.data == 42);
         CHECK(received.result == static_cast<int>(value));
     }
+}
+
+TEST_CASE("a ring takes submissions from the thread that made it only", "[io_uring]") {
+    // ring.h's IORING_SETUP_SINGLE_ISSUER, which DEFER_TASKRUN needs: the kernel refuses another
+    // thread's submission with EEXIST (io_uring_setup(2)). So main.cpp's workers make their
+    // rings themselves; a ring made by main and used by a worker would fail its first submit.
+    Ring ring(64);
+    int from_other_thread = 0;
+    std::thread other([&] {
+        io_uring_prep_nop(io_uring_get_sqe(&ring.get()));
+        from_other_thread = io_uring_submit(&ring.get());
+    });
+    other.join();
+    CHECK(from_other_thread == -EEXIST);
+    io_uring_prep_nop(io_uring_get_sqe(&ring.get()));  // the entry the other thread queued
+    CHECK(io_uring_submit(&ring.get()) == 2);
+    CHECK(next_completion(ring.get()).result == 0);
+}
+
+TEST_CASE("a message reaches a ring whose own thread waits on it", "[io_uring]") {
+    // main.cpp's hand-off: main's ring messages a worker's ring, made and waited on by the
+    // worker. With DEFER_TASKRUN the message is work for the worker's thread, which it runs
+    // when it asks for completions: the wait must still end.
+    std::promise<int> ring_made;
+    std::future<int> target = ring_made.get_future();
+    Completion received{};
+    std::thread worker([&] {
+        Ring to(64);
+        ring_made.set_value(to.fd());
+        received = next_completion(to.get());
+    });
+    Ring from(64);
+    io_uring_sqe* sqe = io_uring_get_sqe(&from.get());
+    io_uring_prep_msg_ring(sqe, target.get(), 7, 42, 0);
+    io_uring_sqe_set_data64(sqe, 1);
+    REQUIRE(io_uring_submit(&from.get()) == 1);
+    CHECK(next_completion(from.get()).result == 0);
+    worker.join();
+    CHECK(received.data == 42);
+    CHECK(received.result == 7);
 }
