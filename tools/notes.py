@@ -22,7 +22,8 @@ Usage (from the repository root):
 `check` is part of the test command (tests/notes/test_notes.py). It also checks that each
 stage's note has the sections every note must have (it opens with what it builds on and ends
 with "You now know" and "New calls"), that a deep dive says it is one, that its links lead
-somewhere, and that no note points at code by line number.
+to a file that exists (and to a heading it has, for a link with #), and that no note points at
+code by line number.
 """
 
 from __future__ import annotations
@@ -161,10 +162,34 @@ def check_note_shape(note: Path, problems: list[str]) -> None:
         check_opening_and_closing(note, text, problems)
     for match in LINK.finditer(text):
         target = match.group("target")
-        if re.match(r"[a-z]+:", target) or target.startswith("#"):
-            continue  # a web address or an anchor in the same page
-        if not (note.parent / target.split("#")[0]).exists():
+        if re.match(r"[a-z]+:", target):
+            continue  # a web address
+        path, _, anchor = target.partition("#")
+        page = note.parent / path if path else note
+        if not page.exists():
             problems.append(f"{where}: link to {target}, which does not exist")
+        elif anchor and page.suffix == ".md" and anchor not in heading_anchors(page):
+            problems.append(f"{where}: link to {target}: {rel(page)} has no such heading")
+
+
+def heading_anchors(page: Path) -> set[str]:
+    """The anchors of a Markdown page's headings, as GitHub makes them: the heading's text in
+    lower case, without any character but letters, digits, spaces, hyphens and underscores,
+    its spaces made hyphens; a repeated one gets -1, -2, ..."""
+    anchors: set[str] = set()
+    seen: dict[str, int] = {}
+    for line in outside_code(page.read_text(encoding="utf-8")):
+        heading = re.match(r"#{1,6}\s+(.*?)\s*#*\s*$", line)
+        if not heading:
+            continue
+        slug = re.sub(r"[^\w\- ]", "", heading.group(1).lower()).replace(" ", "-")
+        if slug in seen:
+            seen[slug] += 1
+            slug = f"{slug}-{seen[slug]}"
+        else:
+            seen[slug] = 0
+        anchors.add(slug)
+    return anchors
 
 
 def check_opening_and_closing(note: Path, text: str, problems: list[str]) -> None:

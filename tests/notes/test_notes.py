@@ -122,3 +122,14 @@ def test_you_now_know_is_three_to_five_lines_and_the_two_sections_come_last(tmp_
 def test_a_deep_dive_is_not_held_to_a_stage_notes_sections_but_says_what_it_is(tmp_path):
     assert _shape_problems(tmp_path, "01_deep_dive_x.md", "# Deep dive: x\n\nText.\n") == []
     assert any("Deep dive" in p for p in _shape_problems(tmp_path, "01_deep_dive_x.md", "# X\n"))
+
+
+def test_a_link_to_a_heading_must_find_the_heading(tmp_path):
+    (tmp_path / "other.md").write_text("# Other\n\n## Memory, and the log\n\n## Tests\n\n## Tests\n")
+    good = ("See [memory](other.md#memory-and-the-log), [the second](other.md#tests-1) and "
+            "[here](#a-heading).\n\n## A heading\n")
+    assert _problems_of(tmp_path, good) == []
+    bad = "See [memory](other.md#memory-per-connection) and [here](#nowhere).\n"
+    problems = _problems_of(tmp_path, bad)
+    assert any("other.md#memory-per-connection" in p and "no such heading" in p for p in problems)
+    assert any("#nowhere" in p for p in problems), problems
