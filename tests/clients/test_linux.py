@@ -299,6 +299,22 @@ def test_a_worker_that_cannot_make_its_ring_stops_the_server_before_it_listens(l
 
 
 @pytest.mark.needs("provided_buffers")
+def test_a_worker_thread_that_cannot_start_stops_the_server_before_it_listens(launch, stage,
+                                                                               request):
+    """Starting a thread can fail (EAGAIN at the process limit). The workers started before it
+    may still be making their rings; main must hear from each before it gives up, or the
+    shutdown that follows does not know their rings, cannot tell them to exit, and waits for
+    ever to join them. The fault library refuses the second thread and makes every worker's
+    ring 300 ms late, so the first worker is always still making its ring at that moment."""
+    fault = demo(request, "uring_no_second_thread.so")
+    server = launch.start_argv(["env", f"LD_PRELOAD={fault}", str(launch.program(stage)),
+                                *stage.extra_args, "--port", "0", "--workers", "3"])
+    assert server.wait_exit() == 1, server.output_text()
+    assert any(line.startswith("error: ") for line in server.stderr_lines), server.output_text()
+    assert not any("listening on" in line for line in server.stdout_lines), server.output_text()
+
+
+@pytest.mark.needs("provided_buffers")
 @pytest.mark.parametrize("count", ["3", "1000"])
 def test_a_number_of_buffers_that_is_not_a_power_of_two_is_a_bad_argument(launch, stage, count):
     process = launch.start(stage, "--buffers", count)

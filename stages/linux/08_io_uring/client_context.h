@@ -105,7 +105,7 @@ public:
     }
 
     // Shutdown: take no new clients. A socket main accepted may still be on its way to a
-    // worker — in the worker's completion queue, a message not yet handled — while the registry
+    // worker — handed over, a message the worker has not handled yet — while the registry
     // is empty: without this, wait_until_empty() would return then, and the worker would create
     // the client after it.
     void close() {

@@ -88,8 +88,8 @@ enum Tag : std::uint64_t {
     // On main's ring:
     accept_tag = 4,   // the multishot accept: res is a new socket, or an error
     pause_tag = 5,    // the pause after an accept failed for want of descriptors or memory
-    message_tag = 6,  // a message to a worker was delivered, or not (res < 0); the socket it
-                      // carried, if any, is in the bits above the tag (message_data)
+    message_tag = 6,  // a message to a worker was handed over, or not (res < 0); the socket
+                      // it carried, if any, is in the bits above the tag (message_data)
     cancelled_tag = 7,  // either ring: a cancel request is done (res: how many it cancelled)
 };
 
@@ -140,7 +140,10 @@ void submit_and_wait(io_uring& ring, const char* who) {
 
 // Queues a message: a completion {user_data: tag, res: value} will appear on the ring whose
 // descriptor is `target` (IORING_OP_MSG_RING) — the twin of PostQueuedCompletionStatus. The
-// message's own completion comes on `from`, with `own_data`.
+// message's own completion comes on `from`, with `own_data`, once it is handed over: queued for
+// the target, behind every message sent to it before. Not necessarily in its completion queue
+// yet: to a DEFER_TASKRUN ring (ring.h) a message is work for the ring's thread, which it runs,
+// in order, when it next asks for completions (measured on Linux 6.18).
 void post_message(io_uring& from, int target, Tag tag, int value, std::uint64_t own_data) {
     io_uring_sqe* sqe = next_sqe(from);
     io_uring_prep_msg_ring(sqe, target, static_cast<unsigned>(value), tag, 0);
@@ -155,6 +158,9 @@ void post_message(io_uring& from, int target, Tag tag, int value, std::uint64_t 
 // kernel completes operations on the thread that submitted them. So each worker makes, uses and
 // closes a ring of its own (ring.h tells the kernel so), with its own buffer group, and serves
 // the clients main hands it; main's messages are all that another thread puts into it.
+// Made and destroyed on its worker's thread (WorkerPool::run): the kernel lets only the ring's
+// maker submit to it, register buffers with it or take them back. `buffers` is declared after
+// `ring`, so it goes first, while the ring is still there to take its buffers back.
 struct Worker {
     Worker(unsigned number, unsigned buffer_count)
         : index(number), ring(256), buffers(ring.get(), buffer_count, 0) {}
@@ -176,16 +182,24 @@ public:
 
     // A thread per ring, started with SIGINT and SIGTERM blocked, as net::WorkerPool's are: the
     // handler must run on main only (stages/linux/common/blocking_sockets.h says why). Each
-    // thread makes its Worker, ring and buffers, and says which ring is its (run); this returns
-    // once every ring exists, or throws why one could not be made (stop() ends the others).
+    // thread makes its Worker, ring and buffers, and says which ring is its (run). Once, from
+    // main: this returns when every ring exists, or throws why one could not be made, or why a
+    // thread could not be started; either way only after every thread that did start has said
+    // how it went, so that stop() can reach each one. (Ctrl+C waits meanwhile: a signal here
+    // would find the workers' signals not blocked yet.) Each thread gets a copy of `work`: the
+    // caller's may be a temporary, gone when this returns.
     void start(unsigned count, unsigned buffer_count, const std::function<void(Worker&)>& work) {
         const net::CtrlCBlocked blocked_while_starting;
         rings_.assign(count, -1);
-        for (unsigned i = 0; i < count; ++i)
-            threads_.emplace_back([this, i, buffer_count, work] { run(i, buffer_count, work); });
-        std::unique_lock<std::mutex> lock(mutex_);
-        made_.wait(lock, [&] { return told_ == count; });
-        if (!failure_.empty()) throw std::runtime_error("a worker's ring: " + failure_);
+        try {
+            for (unsigned i = 0; i < count; ++i)
+                threads_.emplace_back([this, i, buffer_count, work] { run(i, buffer_count, work); });
+        } catch (...) {
+            wait_until_told(threads_.size());
+            throw;
+        }
+        const std::string failure = wait_until_told(count);
+        if (!failure.empty()) throw std::runtime_error("a worker's ring: " + failure);
     }
 
     // main: the ring the next new client goes to, in turn. (A port spreads each operation.)
@@ -204,6 +218,14 @@ public:
     }
 
 private:
+    // Waits until `threads` workers have said whether their ring exists; returns why one could not
+    // be made, or "". After it, main may read rings_ without the lock: no thread writes it again.
+    std::string wait_until_told(std::size_t threads) {
+        std::unique_lock<std::mutex> lock(mutex_);
+        made_.wait(lock, [&] { return told_ == threads; });
+        return failure_;
+    }
+
     // A worker's thread, from first to last: its ring is made here, and closed here when the
     // work is done (~Worker), by the one thread the kernel lets submit to it.
     void run(unsigned i, unsigned buffer_count, const std::function<void(Worker&)>& work) {
@@ -224,8 +246,8 @@ private:
         if (worker) work(*worker);
     }
 
-    // A message to every worker's ring, and the wait until each is delivered. One that cannot be
-    // (no memory for its completion) would leave a worker that never learns: no safe way on.
+    // A message to every worker's ring, and the wait until each is handed over (post_message).
+    // One that cannot be would leave a worker that never learns: no safe way on.
     void tell_everyone(Tag tag) {
         std::size_t sent = 0;
         for (const int ring : rings_) {
@@ -233,8 +255,8 @@ private:
             post_message(main_ring_, ring, tag, 0, message_data(-1));
             ++sent;
         }
-        std::size_t delivered = 0;
-        while (delivered < sent) {
+        std::size_t handed_over = 0;
+        while (handed_over < sent) {
             io_uring_cqe* cqe = nullptr;
             submit_and_wait(main_ring_, "main");
             while (io_uring_peek_cqe(&main_ring_, &cqe) == 0) {
@@ -243,7 +265,7 @@ private:
                 io_uring_cqe_seen(&main_ring_, cqe);
                 if (data != message_data(-1)) continue;  // a late cancel's count: nothing to do
                 if (result < 0) fail("a message to a worker's ring", -result);
-                ++delivered;
+                ++handed_over;
             }
         }
     }
@@ -258,7 +280,7 @@ private:
     std::vector<std::thread> threads_;
     std::vector<int> rings_;  // each worker's ring descriptor, once made; -1 if it could not be
     std::size_t next_ = 0;
-    std::mutex mutex_;  // guards rings_, told_ and failure_ while start() waits
+    std::mutex mutex_;  // guards rings_, told_ and failure_ until start() has heard from all
     std::condition_variable made_;
     unsigned told_ = 0;    // workers that have said how the making went
     std::string failure_;  // why a ring could not be made, if one could not
@@ -428,7 +450,7 @@ public:
 
     // Shutdown, first step: nothing is armed from now on, the accept and a pause are cancelled,
     // and this waits until all of main's ring has completed — the accept, the pause, and every
-    // message with a new client: each is on its worker's queue then, ahead of what comes next.
+    // message with a new client: each is handed over then, ahead of what main sends next.
     void stop() {
         stopping_ = true;
         io_uring_sqe* sqe = next_sqe(ring_);
@@ -609,7 +631,7 @@ void worker_loop(Worker& worker, ClientRegistry& registry, Counters& counters,
 // ANCHOR: orderly_shutdown
 // How the server stops, in order:
 //   1. Stop accepting (Acceptor::stop): the accept is cancelled and main's ring drained, so
-//      every message with a new client has been delivered.
+//      every message with a new client has been handed over.
 //   2. End every client: none is created any more (ClientRegistry::close), and each worker's
 //      ring gets a message (WorkerPool::cancel_all), behind the new clients already there; the
 //      worker cancels all its ring holds, and queues nothing more.

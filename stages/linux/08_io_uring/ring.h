@@ -19,14 +19,16 @@ namespace stage08_io_uring {
 // Acceptor).
 //
 // Made, used and closed by one thread, and the kernel is told so:
-//   - IORING_SETUP_SINGLE_ISSUER (Linux 6.0): only the thread that made the ring submits to it
-//     (another gets EEXIST), and the kernel can take the shortcuts that this allows.
+//   - IORING_SETUP_SINGLE_ISSUER (Linux 6.0): only the thread that made the ring submits to it,
+//     registers buffers with it or waits on it (another gets EEXIST), and the kernel can take
+//     the shortcuts that this allows.
 //   - IORING_SETUP_DEFER_TASKRUN (Linux 6.1; needs SINGLE_ISSUER): a receive completes as work
 //     queued for the ring's thread ("task work"). By default the kernel interrupts that thread to
-//     run it, from whichever processor the data came in on: an inter-processor interrupt, paid by
-//     the sender. With the flag the work waits until the thread next asks for completions
-//     (io_uring_enter with IORING_ENTER_GETEVENTS); each loop here asks for every batch anyway
-//     (io_uring_submit_and_wait), so nothing waits longer, and the interrupt is gone.
+//     run it, from whichever processor the data came in on, and runs it at the end of any system
+//     call; COOP_TASKRUN, which this twin had first, drops the interrupt only. With DEFER_TASKRUN
+//     the work waits until the thread asks for completions (io_uring_enter with
+//     IORING_ENTER_GETEVENTS) and runs then, in one batch; each loop here asks for every batch
+//     anyway (io_uring_submit_and_wait), so nothing waits longer.
 class Ring {
 public:
     explicit Ring(unsigned entries, unsigned completion_entries = 4096) {

@@ -4,9 +4,9 @@
 // Loaded with LD_PRELOAD, it stands in front of liburing's io_uring_queue_init_params: the third
 // ring the process makes fails with -ENOMEM, as when the kernel cannot allocate its queues;
 // every other ring is made. Main makes its own ring first, then each worker makes its own on its
-// thread, so with three workers one worker has a ring and is running, one cannot make its ring,
-// and one may be either. tests/clients/test_linux.py uses it to show that the server then stops
-// the workers it started and exits 1 with the reason, before it says "listening on".
+// thread, so with three workers two have a ring and are running and one (whichever comes
+// second) has none. tests/clients/test_linux.py uses it to show that the server then stops the
+// workers that run and exits 1 with the reason, before it says "listening on".
 #include <liburing.h>
 
 #include <dlfcn.h>
