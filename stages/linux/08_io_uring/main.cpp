@@ -158,9 +158,10 @@ void post_message(io_uring& from, int target, Tag tag, int value, std::uint64_t 
 // kernel completes operations on the thread that submitted them. So each worker makes, uses and
 // closes a ring of its own (ring.h tells the kernel so), with its own buffer group, and serves
 // the clients main hands it; main's messages are all that another thread puts into it.
-// Made and destroyed on its worker's thread (WorkerPool::run): the kernel lets only the ring's
-// maker submit to it, register buffers with it or take them back. `buffers` is declared after
-// `ring`, so it goes first, while the ring is still there to take its buffers back.
+//
+// A Worker is made and destroyed on its thread (WorkerPool::run), the one the kernel lets
+// register buffers with the ring and take them back: `buffers` is declared after `ring`, so it
+// goes first, while the ring is still there.
 struct Worker {
     Worker(unsigned number, unsigned buffer_count)
         : index(number), ring(256), buffers(ring.get(), buffer_count, 0) {}
@@ -193,7 +194,8 @@ public:
         rings_.assign(count, -1);
         try {
             for (unsigned i = 0; i < count; ++i)
-                threads_.emplace_back([this, i, buffer_count, work] { run(i, buffer_count, work); });
+                threads_.emplace_back(
+                    [this, i, buffer_count, work] { run(i, buffer_count, work); });
         } catch (...) {
             wait_until_told(threads_.size());
             throw;
@@ -238,8 +240,11 @@ private:
         }
         {
             const std::lock_guard<std::mutex> told(mutex_);
-            if (worker) rings_[i] = worker->ring.fd();
-            else failure_ = failure;
+            if (worker) {
+                rings_[i] = worker->ring.fd();
+            } else {
+                failure_ = failure;
+            }
             ++told_;
         }
         made_.notify_one();

@@ -33,7 +33,8 @@ class Ring {
 public:
     explicit Ring(unsigned entries, unsigned completion_entries = 4096) {
         io_uring_params params{};
-        params.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
+        params.flags =
+            IORING_SETUP_CQSIZE | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
         params.cq_entries = completion_entries;
         // A kernel older than 6.1 does not know DEFER_TASKRUN: EINVAL. Say what it lacks.
         if (const int error = io_uring_queue_init_params(entries, &ring_, &params); error < 0)
