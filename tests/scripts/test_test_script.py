@@ -57,3 +57,25 @@ def test_with_stage_it_builds_and_tests_that_stage_and_the_code_it_uses_only():
                   "fuzzing", "test_harness.py"):
         assert other not in output, output
     assert "1 passed" in result.stdout, output  # --help of stage 01, its one client test here
+
+
+def stage_labels():
+    """Every stage folder, as the CTest label its unit tests carry: (build tree, label)."""
+    for folder in sorted((REPO / "stages").glob("[0-9][0-9]_*")):
+        yield "windows", f"stage{folder.name[:2]}"
+    for folder in sorted((REPO / "stages" / "linux").glob("[0-9][0-9]_*")):
+        yield "native", f"stage{folder.name[:2]}"
+
+
+@pytest.mark.parametrize("tree, label", list(stage_labels()))
+def test_every_stage_has_unit_tests_labelled_with_it(pytestconfig, tree, label):
+    """--stage NN runs `ctest -L stageNN`, which fails when no test carries the label: every
+    stage folder must have its entry in tests/unit/CMakeLists.txt (or tests/unit/linux's)."""
+    from conftest import build_dir, native_build_dir
+    where = build_dir(pytestconfig) if tree == "windows" else native_build_dir(pytestconfig)
+    if not (where / "CTestTestfile.cmake").exists():
+        pytest.skip(f"{where} is not configured (scripts/test.sh configures it first)")
+    listed = subprocess.run(["ctest", "--test-dir", str(where), "-N", "-L", f"^{label}$"],
+                            capture_output=True, text=True, timeout=60)
+    assert "Total Tests: 0" not in listed.stdout and listed.returncode == 0, \
+        f"no unit test is labelled {label} in {where}:\n{listed.stdout}{listed.stderr}"
