@@ -326,6 +326,31 @@ def fill_until_stuck(sock: socket.socket, limit: int = 1 << 30) -> int:
     return sent
 
 
+def fill_all_until_stuck(socks: list[socket.socket], limit: int = 1 << 30) -> int:
+    """fill_until_stuck for many clients at once: each is sent to in turn, without reading,
+    until none of them has had a byte taken for a second. All of them are stuck together, not
+    one after another, so the server holds every one of them when this returns. Returns how
+    many bytes were sent in all."""
+    for sock in socks:
+        sock.setblocking(False)
+    chunk = b"n" * 65536
+    sent, last_progress = 0, time.monotonic()
+    while time.monotonic() - last_progress < 1.0 and sent < limit:
+        took = 0
+        for sock in socks:
+            try:
+                took += sock.send(chunk)
+            except BlockingIOError:
+                pass
+        if took:
+            sent, last_progress = sent + took, time.monotonic()
+        else:
+            time.sleep(0.01)
+    for sock in socks:
+        sock.setblocking(True)
+    return sent
+
+
 def check_back_pressure(host: str, port: int, limit: int = 128 << 20) -> None:
     """A client that sends and never reads is, after a while, not read from either: TCP's flow
     control stops it. A server that went on reading would have to keep the echo it cannot
