@@ -313,17 +313,7 @@ def fill_until_stuck(sock: socket.socket, limit: int = 1 << 30) -> int:
     """Send without ever reading until the server stops taking bytes — it is blocked, or has
     stopped reading, because its echo cannot reach us: a second with nothing accepted. Returns
     how many bytes were sent; stops at `limit` if the server never stops taking them."""
-    sock.setblocking(False)
-    sent, last_progress = 0, time.monotonic()
-    chunk = b"n" * 65536
-    while time.monotonic() - last_progress < 1.0 and sent < limit:
-        try:
-            sent += sock.send(chunk)
-            last_progress = time.monotonic()
-        except BlockingIOError:
-            time.sleep(0.01)
-    sock.setblocking(True)
-    return sent
+    return fill_all_until_stuck([sock], limit)
 
 
 def fill_all_until_stuck(socks: list[socket.socket], limit: int = 1 << 30) -> int:
