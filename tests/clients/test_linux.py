@@ -245,15 +245,20 @@ def test_ctrl_c_while_clients_wait_for_a_buffer_exits_0(launch, stage):
             sock.close()
 
 
+def start_with_fault(launch, stage, request, fault: str, *args: str):
+    """The twin on a free port with the fault library `fault` (tests/unit/linux) preloaded."""
+    return launch.start_argv(["env", f"LD_PRELOAD={demo(request, fault)}",
+                              str(launch.program(stage)), *stage.extra_args, "--port", "0",
+                              *args])
+
+
 @pytest.mark.needs("provided_buffers")
 def test_main_reaps_and_goes_on_when_the_kernel_says_ebusy(launch, stage, request):
     """io_uring_enter(2) answers EBUSY when completions overflowed and must be reaped first; the
     workers reap and go on, and main must too — in its accept loop and in its wait for the
     shutdown's messages — not stop or abort. Every other io_uring_submit_and_wait of main's
     thread is made to fail that way (uring_busy_once.so)."""
-    fault = demo(request, "uring_busy_once.so")
-    server = launch.start_argv(["env", f"LD_PRELOAD={fault}", str(launch.program(stage)),
-                                *stage.extra_args, "--port", "0"])
+    server = start_with_fault(launch, stage, request, "uring_busy_once.so")
     server.wait_listening()
     checks.echo_round_trip(server.host, server.port, b"still accepting\n")
     assert server.stop() == 0, server.output_text()
@@ -289,9 +294,7 @@ def test_a_worker_that_cannot_make_its_ring_stops_the_server_before_it_listens(l
     third ring the process makes: main's, then the workers'), the server must stop the workers
     that did start and exit 1 with the reason, before "listening on": not hang waiting for a
     ring that will never exist, nor deal clients to it, nor abort with threads still running."""
-    fault = demo(request, "uring_no_worker_ring.so")
-    server = launch.start_argv(["env", f"LD_PRELOAD={fault}", str(launch.program(stage)),
-                                *stage.extra_args, "--port", "0", "--workers", "3"])
+    server = start_with_fault(launch, stage, request, "uring_no_worker_ring.so", "--workers", "3")
     assert server.wait_exit() == 1, server.output_text()
     assert any(re.match(r"^error: a worker's ring: io_uring_queue_init: Cannot allocate memory$",
                         line) for line in server.stderr_lines), server.output_text()
@@ -306,9 +309,8 @@ def test_a_worker_thread_that_cannot_start_stops_the_server_before_it_listens(la
     shutdown that follows does not know their rings, cannot tell them to exit, and waits for
     ever to join them. The fault library refuses the second thread and makes every worker's
     ring 300 ms late, so the first worker is always still making its ring at that moment."""
-    fault = demo(request, "uring_no_second_thread.so")
-    server = launch.start_argv(["env", f"LD_PRELOAD={fault}", str(launch.program(stage)),
-                                *stage.extra_args, "--port", "0", "--workers", "3"])
+    server = start_with_fault(launch, stage, request, "uring_no_second_thread.so", "--workers",
+                              "3")
     assert server.wait_exit() == 1, server.output_text()
     assert any(line.startswith("error: ") for line in server.stderr_lines), server.output_text()
     assert not any("listening on" in line for line in server.stdout_lines), server.output_text()
